@@ -1,0 +1,5 @@
+//! healthscore's edge: the HTTP API, the background workers and the command line.
+
+pub mod cli;
+pub mod http;
+pub mod telemetry;

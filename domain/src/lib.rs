@@ -1,0 +1,5 @@
+//! healthscore's domain: CRM-object, scoring-configuration and sync-run aggregates, HubSpot
+//! payloads and the scoring math. No I/O and no clock reads: time is always passed in.
+
+pub mod hubspot;
+pub mod scoring;

@@ -1,0 +1,224 @@
+//! The scoring configuration (`GET`/`PUT /scoring/config`) and its defaults. Parsing and
+//! validation live in `parse`.
+
+use super::model::Factor;
+use super::numbers::{days_before, serialize_decimal, serialize_decimal_map};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One configuration version, serialized with every section present, numbers as JSON numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScoringConfig {
+    /// Factor weights; they add up to 100.
+    pub weights: Weights,
+    /// Band thresholds on the 0-100 score.
+    pub bands: BandsConfig,
+    /// The share of weight (0, 1] that must be applicable for a score.
+    #[serde(serialize_with = "serialize_decimal")]
+    pub min_coverage: Decimal,
+    /// Settings of the engagement_recency factor.
+    pub engagement_recency: EngagementRecencyConfig,
+    /// Settings of the deal_momentum factor.
+    pub deal_momentum: DealMomentumConfig,
+    /// Settings of the lifecycle_stage factor.
+    pub lifecycle_stage: LifecycleStageConfig,
+    /// Settings of the activity_frequency factor.
+    pub activity_frequency: ActivityFrequencyConfig,
+}
+
+/// The weight of each factor, decimals >= 0 adding up to 100; a factor left out weighs 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Weights {
+    /// Weight of engagement_recency.
+    #[serde(serialize_with = "serialize_decimal")]
+    pub engagement_recency: Decimal,
+    /// Weight of deal_momentum.
+    #[serde(serialize_with = "serialize_decimal")]
+    pub deal_momentum: Decimal,
+    /// Weight of lifecycle_stage.
+    #[serde(serialize_with = "serialize_decimal")]
+    pub lifecycle_stage: Decimal,
+    /// Weight of activity_frequency.
+    #[serde(serialize_with = "serialize_decimal")]
+    pub activity_frequency: Decimal,
+    /// Weight of deal_value.
+    #[serde(serialize_with = "serialize_decimal")]
+    pub deal_value: Decimal,
+}
+
+impl Weights {
+    /// Every weight zero, the starting point when parsing a `weights` object.
+    pub const ZERO: Weights = Weights {
+        engagement_recency: Decimal::ZERO,
+        deal_momentum: Decimal::ZERO,
+        lifecycle_stage: Decimal::ZERO,
+        activity_frequency: Decimal::ZERO,
+        deal_value: Decimal::ZERO,
+    };
+
+    /// The weight of `factor`.
+    pub fn get(&self, factor: Factor) -> Decimal {
+        match factor {
+            Factor::EngagementRecency => self.engagement_recency,
+            Factor::DealMomentum => self.deal_momentum,
+            Factor::LifecycleStage => self.lifecycle_stage,
+            Factor::ActivityFrequency => self.activity_frequency,
+            Factor::DealValue => self.deal_value,
+        }
+    }
+
+    /// The weight of `factor`, mutably.
+    pub fn get_mut(&mut self, factor: Factor) -> &mut Decimal {
+        match factor {
+            Factor::EngagementRecency => &mut self.engagement_recency,
+            Factor::DealMomentum => &mut self.deal_momentum,
+            Factor::LifecycleStage => &mut self.lifecycle_stage,
+            Factor::ActivityFrequency => &mut self.activity_frequency,
+            Factor::DealValue => &mut self.deal_value,
+        }
+    }
+}
+
+/// Band thresholds: `0 < at_risk_min < healthy_min <= 100`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BandsConfig {
+    /// Lowest score that is `healthy`.
+    #[serde(serialize_with = "serialize_decimal")]
+    pub healthy_min: Decimal,
+    /// Lowest score that is `at_risk`.
+    #[serde(serialize_with = "serialize_decimal")]
+    pub at_risk_min: Decimal,
+}
+
+/// Settings of engagement_recency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EngagementRecencyConfig {
+    /// Days after which the value halves (> 0).
+    #[serde(serialize_with = "serialize_decimal")]
+    pub half_life_days: Decimal,
+}
+
+/// Settings of deal_momentum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DealMomentumConfig {
+    /// How far back p_then is read (> 0 days).
+    #[serde(serialize_with = "serialize_decimal")]
+    pub window_days: Decimal,
+    /// How far back a won deal's close date counts when no deal is open (> 0 days).
+    #[serde(serialize_with = "serialize_decimal")]
+    pub won_lookback_days: Decimal,
+}
+
+/// Settings of lifecycle_stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LifecycleStageConfig {
+    /// Value in [0, 1] per lifecycle stage id; a stage not in the map is N/A. A configured map
+    /// replaces the default one whole.
+    #[serde(serialize_with = "serialize_decimal_map")]
+    pub values: BTreeMap<String, Decimal>,
+}
+
+/// Settings of activity_frequency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ActivityFrequencyConfig {
+    /// Events in `(t - window_days, t]` count (> 0 days).
+    #[serde(serialize_with = "serialize_decimal")]
+    pub window_days: Decimal,
+    /// Event count at which the value reaches 0.5 (> 0).
+    #[serde(serialize_with = "serialize_decimal")]
+    pub half_saturation: Decimal,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            engagement_recency: Decimal::from(25),
+            deal_momentum: Decimal::from(20),
+            lifecycle_stage: Decimal::from(15),
+            activity_frequency: Decimal::from(20),
+            deal_value: Decimal::from(20),
+        }
+    }
+}
+
+impl Default for BandsConfig {
+    fn default() -> Self {
+        BandsConfig {
+            healthy_min: Decimal::from(70),
+            at_risk_min: Decimal::from(40),
+        }
+    }
+}
+
+impl Default for EngagementRecencyConfig {
+    fn default() -> Self {
+        EngagementRecencyConfig {
+            half_life_days: Decimal::from(14),
+        }
+    }
+}
+
+impl Default for DealMomentumConfig {
+    fn default() -> Self {
+        DealMomentumConfig {
+            window_days: Decimal::from(30),
+            won_lookback_days: Decimal::from(90),
+        }
+    }
+}
+
+impl Default for LifecycleStageConfig {
+    fn default() -> Self {
+        let values = [
+            ("subscriber", 15),
+            ("lead", 30),
+            ("marketingqualifiedlead", 40),
+            ("salesqualifiedlead", 50),
+            ("opportunity", 65),
+            ("customer", 85),
+            ("evangelist", 100),
+        ]
+        .into_iter()
+        .map(|(stage, hundredths)| (stage.to_owned(), Decimal::new(hundredths, 2)))
+        .collect();
+        LifecycleStageConfig { values }
+    }
+}
+
+impl Default for ActivityFrequencyConfig {
+    fn default() -> Self {
+        ActivityFrequencyConfig {
+            window_days: Decimal::from(30),
+            half_saturation: Decimal::from(4),
+        }
+    }
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            weights: Weights::default(),
+            bands: BandsConfig::default(),
+            min_coverage: Decimal::new(5, 1),
+            engagement_recency: EngagementRecencyConfig::default(),
+            deal_momentum: DealMomentumConfig::default(),
+            lifecycle_stage: LifecycleStageConfig::default(),
+            activity_frequency: ActivityFrequencyConfig::default(),
+        }
+    }
+}
+
+impl ScoringConfig {
+    /// `t - deal_momentum.window_days`: the instant whose deal state gives `DealFacts::then`.
+    pub fn deal_momentum_then(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        days_before(t, self.deal_momentum.window_days)
+    }
+
+    /// `t - activity_frequency.window_days`: events strictly after it (and at or before `t`)
+    /// count as activity.
+    pub fn activity_window_start(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        days_before(t, self.activity_frequency.window_days)
+    }
+}

@@ -1,0 +1,33 @@
+//! The health-score math of SCORING.md: pure functions from a customer's resolved facts at a time
+//! `t` and a [`ScoringConfig`] to a [`ScoreReport`].
+//!
+//! Nothing here reads a clock or does I/O: the data layer resolves the event log into
+//! [`CustomerFacts`] at `t` (and deal properties at `t - deal_momentum.window_days`), computes the
+//! portal median with [`portal_median`] over every customer's [`deal_value_total`], and calls
+//! [`score_customer`]. Factor values are computed to well below 1e-9 (exponentials in `f64`,
+//! everything else in [`Decimal`](rust_decimal::Decimal)); weights, contributions and scores are
+//! decimals.
+
+mod combine;
+mod config;
+mod factors;
+mod model;
+mod momentum;
+mod numbers;
+mod parse;
+mod properties;
+mod report;
+
+pub use combine::{Combined, band_for, combine};
+pub use config::{
+    ActivityFrequencyConfig, BandsConfig, DealMomentumConfig, EngagementRecencyConfig,
+    LifecycleStageConfig, ScoringConfig, Weights,
+};
+pub use factors::{deal_value_total, portal_median};
+pub use model::{Band, CustomerFacts, DealFacts, Factor, FactorStatus, Properties, ScoreStatus};
+pub use parse::FieldError;
+pub use properties::{DealStatus, deal_amount, deal_probability, deal_status, parse_hubspot_date};
+pub use report::{FactorReport, ScoreReport, score_customer};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+//! The inputs scoring reads and the small enums its reports use.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// HubSpot property values by property name; HubSpot sends every value as a string.
+pub type Properties = BTreeMap<String, String>;
+
+/// Everything scoring needs about one customer at time `t`, built by the data layer from the
+/// event log (events with `occurred_at <= t`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerFacts {
+    /// The contact's properties resolved at `t`.
+    pub contact: Properties,
+    /// Each associated, non-deleted company (C(c)), resolved at `t`.
+    pub companies: Vec<Properties>,
+    /// D(c) at `t`: direct deals plus deals of the companies, deduplicated, non-deleted.
+    pub deals: Vec<DealFacts>,
+    /// `(object key, occurred_at epoch ms)` of the creation, property-change, association-change
+    /// and restore events of the customer and of each deal in D(c). May include events outside
+    /// the window: scoring keeps `t - window_days < occurred_at <= t` and counts distinct pairs.
+    pub activity: Vec<(String, i64)>,
+}
+
+/// One deal of D(c).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DealFacts {
+    /// The deal's id, echoed in report details.
+    pub id: String,
+    /// The deal's properties at `t`.
+    pub now: Properties,
+    /// The deal's properties at `t - deal_momentum.window_days`; `None` if it did not exist then.
+    pub then: Option<Properties>,
+}
+
+/// The five factors, in the order of the specification ([`Factor::ALL`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Factor {
+    /// How recently sales last engaged the customer or one of its companies.
+    EngagementRecency,
+    /// Level and 30-day movement of open deals' probabilities.
+    DealMomentum,
+    /// The contact's lifecycle stage.
+    LifecycleStage,
+    /// How many distinct saves touched the customer and its deals lately.
+    ActivityFrequency,
+    /// The customer's not-lost deal value against the portal median.
+    DealValue,
+}
+
+impl Factor {
+    /// Every factor, in specification order.
+    pub const ALL: [Factor; 5] = [
+        Factor::EngagementRecency,
+        Factor::DealMomentum,
+        Factor::LifecycleStage,
+        Factor::ActivityFrequency,
+        Factor::DealValue,
+    ];
+
+    /// The factor's name as it appears in JSON (`engagement_recency`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Factor::EngagementRecency => "engagement_recency",
+            Factor::DealMomentum => "deal_momentum",
+            Factor::LifecycleStage => "lifecycle_stage",
+            Factor::ActivityFrequency => "activity_frequency",
+            Factor::DealValue => "deal_value",
+        }
+    }
+
+    /// The factor with this JSON name, if any.
+    pub fn from_name(name: &str) -> Option<Factor> {
+        Factor::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+}
+
+/// The health band of a scored customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    /// Score at or above `bands.healthy_min`.
+    Healthy,
+    /// Score at or above `bands.at_risk_min`, below `bands.healthy_min`.
+    AtRisk,
+    /// Score below `bands.at_risk_min`.
+    Critical,
+}
+
+/// Whether a score could be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreStatus {
+    /// Coverage reached `min_coverage`; score and band are set.
+    Scored,
+    /// Coverage fell below `min_coverage`; score and band are null.
+    InsufficientData,
+}
+
+/// Whether one factor had a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactorStatus {
+    /// The factor has a value in [0, 1].
+    Scored,
+    /// The factor is N/A for this customer.
+    NotApplicable,
+}

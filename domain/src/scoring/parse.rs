@@ -1,0 +1,248 @@
+//! `ScoringConfig::from_json`: reads a configuration document and applies every validation rule
+//! of the specification, collecting all field errors rather than stopping at the first.
+
+use super::config::{ScoringConfig, Weights};
+use super::model::Factor;
+use super::numbers::decimal_from_number;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+const TOP_KEYS: [&str; 7] = [
+    "weights",
+    "bands",
+    "min_coverage",
+    "engagement_recency",
+    "deal_momentum",
+    "lifecycle_stage",
+    "activity_frequency",
+];
+
+/// One rejected field: a dotted path (`weights.deal_momentum`, `bands.at_risk_min`,
+/// `lifecycle_stage.values.lead`, `weights` for the sum, `$` for the document itself) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// Dotted path of the offending field.
+    pub field: String,
+    /// What is wrong with it, for a person.
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects errors while reading one document.
+#[derive(Default)]
+struct Reader {
+    errors: Vec<FieldError>,
+}
+
+impl Reader {
+    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// A JSON number as the exact decimal written; `None` (with an error) for anything else.
+    fn number(&mut self, field: &str, value: &Value) -> Option<Decimal> {
+        let Value::Number(number) = value else {
+            self.error(field, "must be a number");
+            return None;
+        };
+        let parsed = decimal_from_number(number);
+        if parsed.is_none() {
+            self.error(field, "is out of the supported decimal range");
+        }
+        parsed
+    }
+
+    /// An object at `field`; `None` (with an error) for anything else.
+    fn object<'a>(&mut self, field: &str, value: &'a Value) -> Option<&'a Map<String, Value>> {
+        let object = value.as_object();
+        if object.is_none() {
+            self.error(field, "must be an object");
+        }
+        object
+    }
+
+    /// An optional section with a fixed set of keys; reports unknown keys.
+    fn section<'a>(
+        &mut self,
+        root: &'a Map<String, Value>,
+        name: &str,
+        keys: &[&str],
+    ) -> Option<&'a Map<String, Value>> {
+        let section = self.object(name, root.get(name)?)?;
+        for key in section.keys().filter(|k| !keys.contains(&k.as_str())) {
+            self.error(format!("{name}.{key}"), "unknown key");
+        }
+        Some(section)
+    }
+
+    /// Reads `section.key` into `target` when present; returns whether `target` holds a value
+    /// that was read or defaulted (false when the field was present but unreadable).
+    fn field(&mut self, section: &Map<String, Value>, path: &str, target: &mut Decimal) -> bool {
+        let key = path.rsplit('.').next().unwrap_or(path);
+        match section.get(key) {
+            None => true,
+            Some(value) => self.number(path, value).map(|v| *target = v).is_some(),
+        }
+    }
+
+    /// A positive number at `path`, when present.
+    fn positive(&mut self, section: Option<&Map<String, Value>>, path: &str, target: &mut Decimal) {
+        if let Some(section) = section
+            && self.field(section, path, target)
+            && *target <= Decimal::ZERO
+        {
+            self.error(path, "must be greater than 0");
+        }
+    }
+
+    fn weights(&mut self, value: &Value) -> Weights {
+        let mut weights = Weights::ZERO;
+        let Some(object) = self.object("weights", value) else {
+            return weights;
+        };
+        let mut all_read = true;
+        for (name, value) in object {
+            let field = format!("weights.{name}");
+            let Some(factor) = Factor::from_name(name) else {
+                self.error(field, "unknown factor");
+                continue;
+            };
+            match self.number(&field, value) {
+                Some(weight) if weight < Decimal::ZERO => {
+                    self.error(field, "must be >= 0");
+                    *weights.get_mut(factor) = weight;
+                }
+                Some(weight) => *weights.get_mut(factor) = weight,
+                None => all_read = false,
+            }
+        }
+        // The sum means something only when every weight could be read.
+        if all_read {
+            let sum = Factor::ALL
+                .into_iter()
+                .try_fold(Decimal::ZERO, |sum, f| sum.checked_add(weights.get(f)));
+            if sum != Some(Decimal::ONE_HUNDRED) {
+                let got = sum.map_or_else(|| "an out-of-range total".to_owned(), |s| s.to_string());
+                self.error("weights", format!("must add up to exactly 100, got {got}"));
+            }
+        }
+        weights
+    }
+
+    fn lifecycle_values(&mut self, value: &Value) -> Option<BTreeMap<String, Decimal>> {
+        let object = self.object("lifecycle_stage.values", value)?;
+        let mut values = BTreeMap::new();
+        for (stage, value) in object {
+            let field = format!("lifecycle_stage.values.{stage}");
+            if let Some(v) = self.number(&field, value) {
+                if !(Decimal::ZERO..=Decimal::ONE).contains(&v) {
+                    self.error(field, "must be between 0 and 1");
+                }
+                values.insert(stage.clone(), v);
+            }
+        }
+        Some(values)
+    }
+}
+
+impl ScoringConfig {
+    /// Reads a configuration document (the JSON shape of `GET /scoring/config`). `weights` is
+    /// required; every other section, and every key inside one, is optional and defaults. Returns
+    /// every [`FieldError`] found: unknown keys or factors, non-numbers, negative weights, a
+    /// weight sum other than exactly 100, bands outside `0 < at_risk_min < healthy_min <= 100`,
+    /// `min_coverage` outside (0, 1], non-positive half-life, half-saturation or windows, and
+    /// lifecycle values outside [0, 1].
+    pub fn from_json(value: &Value) -> Result<ScoringConfig, Vec<FieldError>> {
+        let Some(root) = value.as_object() else {
+            return Err(vec![FieldError::new("$", "must be a JSON object")]);
+        };
+        let mut r = Reader::default();
+        let mut config = ScoringConfig::default();
+        for key in root.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
+            r.error(key.as_str(), "unknown key");
+        }
+        match root.get("weights") {
+            Some(value) => config.weights = r.weights(value),
+            None => r.error("weights", "is required"),
+        }
+
+        if let Some(bands) = r.section(root, "bands", &["healthy_min", "at_risk_min"]) {
+            let b = &mut config.bands;
+            let healthy_read = r.field(bands, "bands.healthy_min", &mut b.healthy_min);
+            let at_risk_read = r.field(bands, "bands.at_risk_min", &mut b.at_risk_min);
+            if healthy_read && b.healthy_min > Decimal::ONE_HUNDRED {
+                r.error("bands.healthy_min", "must be at most 100");
+            }
+            if at_risk_read && b.at_risk_min <= Decimal::ZERO {
+                r.error("bands.at_risk_min", "must be greater than 0");
+            }
+            if healthy_read && at_risk_read && b.at_risk_min >= b.healthy_min {
+                let message = format!("must be less than bands.healthy_min ({})", b.healthy_min);
+                r.error("bands.at_risk_min", message);
+            }
+        }
+
+        if let Some(value) = root.get("min_coverage")
+            && let Some(v) = r.number("min_coverage", value)
+        {
+            if v <= Decimal::ZERO || v > Decimal::ONE {
+                r.error("min_coverage", "must be greater than 0 and at most 1");
+            }
+            config.min_coverage = v;
+        }
+
+        let recency = r.section(root, "engagement_recency", &["half_life_days"]);
+        let half_life = &mut config.engagement_recency.half_life_days;
+        r.positive(recency, "engagement_recency.half_life_days", half_life);
+
+        let momentum = r.section(root, "deal_momentum", &["window_days", "won_lookback_days"]);
+        let m = &mut config.deal_momentum;
+        r.positive(momentum, "deal_momentum.window_days", &mut m.window_days);
+        r.positive(
+            momentum,
+            "deal_momentum.won_lookback_days",
+            &mut m.won_lookback_days,
+        );
+
+        let lifecycle = r.section(root, "lifecycle_stage", &["values"]);
+        if let Some(values) = lifecycle.and_then(|s| s.get("values"))
+            && let Some(values) = r.lifecycle_values(values)
+        {
+            config.lifecycle_stage.values = values;
+        }
+
+        let activity = r.section(
+            root,
+            "activity_frequency",
+            &["window_days", "half_saturation"],
+        );
+        let a = &mut config.activity_frequency;
+        r.positive(
+            activity,
+            "activity_frequency.window_days",
+            &mut a.window_days,
+        );
+        r.positive(
+            activity,
+            "activity_frequency.half_saturation",
+            &mut a.half_saturation,
+        );
+
+        if r.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(r.errors)
+        }
+    }
+}

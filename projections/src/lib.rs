@@ -1,0 +1,10 @@
+//! healthscore's storage layer: the event log on SQLite or PostgreSQL, the projectors that follow
+//! it and the read models they keep.
+
+pub mod db;
+pub mod error;
+pub mod store;
+
+pub use db::{Backend, Db};
+pub use error::StoreError;
+pub use store::{AppendBatch, EventRepository, EventStore, NewEvent, RecordedEvent};

@@ -1,0 +1,115 @@
+//! Appending batches: one transaction, many streams, optimistic concurrency, idempotency keys.
+
+use sqlx::QueryBuilder;
+
+use super::{AppendBatch, EventStore, NewEvent, now_ms};
+use crate::db::Db;
+use crate::error::{StoreError, classify_insert};
+
+/// Rows per multi-row INSERT: 10 binds a row stays well under both backends' bind limits.
+const ROWS_PER_INSERT: usize = 500;
+/// Serialises appenders across every PostgreSQL session so positions commit in order.
+const APPEND_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"
+
+/// The NOTIFY channel other instances LISTEN on to learn of new events.
+pub const EVENTS_CHANNEL: &str = "healthscore_events";
+
+/// Inserts a batch's keys and events inside an open transaction and evaluates to the last
+/// position. Expanded per backend: sqlx's query builder is concrete per database.
+macro_rules! insert_batch {
+    ($conn:expr, $batch:expr, $recorded_at:expr) => {{
+        let conn = $conn;
+        for chunk in $batch.dedup_keys.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::new("INSERT INTO inbox (dedup_key, recorded_at) ");
+            insert.push_values(chunk, |mut row, key| {
+                row.push_bind(key.as_slice()).push_bind($recorded_at);
+            });
+            insert
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| classify_insert(e, || StoreError::Duplicate))?;
+        }
+        for chunk in $batch.events.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO events (stream_id, stream_type, sequence, event_type, event_version, \
+                 payload, metadata, occurred_at, recorded_at) ",
+            );
+            insert.push_values(chunk, |mut row, event| {
+                row.push_bind(event.stream_id.as_str())
+                    .push_bind(event.stream_type.as_str())
+                    .push_bind(event.sequence)
+                    .push_bind(event.event_type.as_str())
+                    .push_bind(event.event_version.as_str())
+                    .push_bind(event.payload.to_string())
+                    .push_bind(event.metadata.to_string())
+                    .push_bind(event.occurred_at)
+                    .push_bind($recorded_at);
+            });
+            insert
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| classify_insert(e, || first_conflict(chunk)))?;
+        }
+        let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(position) FROM events")
+            .fetch_one(&mut *conn)
+            .await?;
+        last.unwrap_or(0)
+    }};
+}
+
+impl EventStore {
+    /// Appends `batch` atomically and durably; returns the last position written (or the current
+    /// head when the batch is empty).
+    ///
+    /// Fails with [`StoreError::Conflict`] when a stream's sequence was taken and
+    /// [`StoreError::Duplicate`] when a dedup key was seen before; nothing is written then.
+    pub async fn append(&self, batch: &AppendBatch) -> Result<i64, StoreError> {
+        if batch.events.is_empty() && batch.dedup_keys.is_empty() {
+            return self.head().await;
+        }
+        let recorded_at = now_ms();
+        let last = match &self.db {
+            Db::Sqlite { writer, .. } => {
+                let mut tx = writer.begin().await?;
+                let last = insert_batch!(&mut *tx, batch, recorded_at);
+                tx.commit().await?;
+                last
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(APPEND_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                let last = insert_batch!(&mut *tx, batch, recorded_at);
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(EVENTS_CHANNEL)
+                    .bind(last.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                last
+            }
+        };
+        self.appended.send_if_modified(|seen| {
+            let newer = last > *seen;
+            if newer {
+                *seen = last;
+            }
+            newer
+        });
+        Ok(last)
+    }
+}
+
+/// The conflict to report for a failed chunk: its first event's stream names the race.
+fn first_conflict(chunk: &[NewEvent]) -> StoreError {
+    chunk
+        .first()
+        .map_or(StoreError::Duplicate, |event| StoreError::Conflict {
+            stream_id: event.stream_id.clone(),
+            sequence: event.sequence,
+        })
+}

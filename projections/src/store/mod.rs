@@ -1,0 +1,88 @@
+//! The append-only event log with a global order, on either backend.
+//!
+//! Writers append batches that may span many streams in one transaction; readers follow the
+//! global `position`. Commit order equals position order (SQLite: one writer connection;
+//! PostgreSQL: a transaction-scoped advisory lock around the insert), so a reader that has seen
+//! position N never later finds a committed event below N.
+
+mod append;
+mod cqrs;
+mod read;
+
+pub use cqrs::EventRepository;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::db::Db;
+
+/// An event about to be appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The stream (one per aggregate instance), e.g. `62515/contact/123`.
+    pub stream_id: String,
+    /// The aggregate type owning the stream, e.g. `crm_object`.
+    pub stream_type: String,
+    /// The stream's next sequence (1-based); taken already means a concurrent writer won.
+    pub sequence: i64,
+    /// Stable event type name.
+    pub event_type: String,
+    /// Version of the event's payload schema.
+    pub event_version: String,
+    /// The event's JSON payload.
+    pub payload: Value,
+    /// Non-business facts about the event (source, delivery ids...).
+    pub metadata: Value,
+    /// When it happened in the source system, epoch milliseconds.
+    pub occurred_at: i64,
+}
+
+/// An event read back from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    /// Global position, assigned by the database at commit.
+    pub position: i64,
+    /// The appended event.
+    pub event: NewEvent,
+    /// When it was committed, epoch milliseconds.
+    pub recorded_at: i64,
+}
+
+/// One unit of work: events of any streams plus idempotency keys, committed together or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct AppendBatch {
+    /// Events in the order they get positions.
+    pub events: Vec<NewEvent>,
+    /// Keys of the messages these events record; a key seen before fails the whole batch.
+    pub dedup_keys: Vec<Vec<u8>>,
+}
+
+/// The event log.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    db: Db,
+    appended: watch::Sender<i64>,
+}
+
+impl EventStore {
+    /// An event store over `db`. Appends through it wake [`EventStore::subscribe`]rs in this process.
+    pub fn new(db: Db) -> Self {
+        let (appended, _) = watch::channel(0);
+        Self { db, appended }
+    }
+
+    /// The database behind the log.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// A receiver that changes to the last appended position after each local commit.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.appended.subscribe()
+    }
+}
+
+/// The current wall-clock time in epoch milliseconds (the store stamps `recorded_at`).
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,118 @@
+//! Reading the log: one stream, several streams, or everything after a global position.
+
+use sqlx::{QueryBuilder, Row};
+
+use super::{EventStore, NewEvent, RecordedEvent};
+use crate::error::StoreError;
+use crate::on_reader;
+
+const COLUMNS: &str = "position, stream_id, stream_type, sequence, event_type, event_version, \
+                       payload, metadata, occurred_at, recorded_at";
+
+/// Builds a [`RecordedEvent`] from a row of [`COLUMNS`] on either backend.
+fn decode<R>(row: &R) -> Result<RecordedEvent, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(RecordedEvent {
+        position: row.try_get("position")?,
+        recorded_at: row.try_get("recorded_at")?,
+        event: NewEvent {
+            stream_id: row.try_get("stream_id")?,
+            stream_type: row.try_get("stream_type")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: serde_json::from_str(&payload)?,
+            metadata: serde_json::from_str(&metadata)?,
+            occurred_at: row.try_get("occurred_at")?,
+        },
+    })
+}
+
+impl EventStore {
+    /// The events of one stream with a sequence above `after_sequence`, in sequence order.
+    pub async fn read_stream(
+        &self,
+        stream_id: &str,
+        after_sequence: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND sequence > $2 ORDER BY sequence"
+        );
+        on_reader!(self.db(), pool => {
+            let rows = sqlx::query(&sql).bind(stream_id).bind(after_sequence).fetch_all(pool).await?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
+    /// The events of several streams, grouped by stream in sequence order (one round trip).
+    pub async fn read_streams(
+        &self,
+        stream_ids: &[String],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if stream_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_reader!(self.db(), pool => {
+            let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE stream_id IN ("));
+            let mut ids = query.separated(", ");
+            for id in stream_ids {
+                ids.push_bind(id.as_str());
+            }
+            query.push(") ORDER BY stream_id, sequence");
+            let rows = query.build().fetch_all(pool).await?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
+    /// Up to `limit` events with a position above `after`, in position order.
+    pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+        on_reader!(self.db(), pool => {
+            let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(pool).await?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
+    /// The events of one stream type, in position order (for cqrs-es replays).
+    pub async fn read_type(&self, stream_type: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE stream_type = $1 ORDER BY position");
+        on_reader!(self.db(), pool => {
+            let rows = sqlx::query(&sql).bind(stream_type).fetch_all(pool).await?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
+    /// The highest committed position (0 for an empty log).
+    pub async fn head(&self) -> Result<i64, StoreError> {
+        on_reader!(self.db(), pool => {
+            let (last,): (Option<i64>,) =
+                sqlx::query_as("SELECT MAX(position) FROM events").fetch_one(pool).await?;
+            Ok(last.unwrap_or(0))
+        })
+    }
+
+    /// Which of `keys` were recorded before (so a caller can drop repeats before appending).
+    pub async fn seen_keys(&self, keys: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_reader!(self.db(), pool => {
+            let mut query = QueryBuilder::new("SELECT dedup_key FROM inbox WHERE dedup_key IN (");
+            let mut list = query.separated(", ");
+            for key in keys {
+                list.push_bind(key.as_slice());
+            }
+            query.push(")");
+            let rows = query.build().fetch_all(pool).await?;
+            rows.iter().map(|row| Ok(row.try_get::<Vec<u8>, _>("dedup_key")?)).collect()
+        })
+    }
+}

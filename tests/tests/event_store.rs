@@ -1,0 +1,211 @@
+//! The event store's contract, on SQLite and PostgreSQL.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use healthscore_projections::{AppendBatch, EventStore, NewEvent, StoreError};
+use healthscore_tests::{TestDb, on_both_backends};
+use serde_json::json;
+
+fn event(stream: &str, sequence: i64, n: i64) -> NewEvent {
+    NewEvent {
+        stream_id: stream.to_string(),
+        stream_type: "test_object".to_string(),
+        sequence,
+        event_type: "ThingHappened".to_string(),
+        event_version: "1".to_string(),
+        payload: json!({ "n": n }),
+        metadata: json!({ "source": "test" }),
+        occurred_at: 1_700_000_000_000 + n,
+    }
+}
+
+fn batch(events: Vec<NewEvent>) -> AppendBatch {
+    AppendBatch {
+        events,
+        dedup_keys: Vec::new(),
+    }
+}
+
+async fn appended_events_read_back_in_order(t: TestDb) {
+    let store = EventStore::new(t.db);
+    let last = store
+        .append(&batch(vec![
+            event("a", 1, 1),
+            event("b", 1, 2),
+            event("a", 2, 3),
+        ]))
+        .await
+        .expect("append");
+    assert_eq!(store.head().await.expect("head"), last);
+
+    let a = store.read_stream("a", 0).await.expect("read a");
+    assert_eq!(
+        a.iter().map(|e| e.event.sequence).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(a[1].event.payload, json!({ "n": 3 }));
+    assert_eq!(a[1].event.occurred_at, 1_700_000_000_003);
+    assert!(a[0].recorded_at > 0);
+
+    let all = store.read_all(0, 100).await.expect("read all");
+    let payloads: Vec<_> = all.iter().map(|e| e.event.payload["n"].clone()).collect();
+    assert_eq!(payloads, vec![json!(1), json!(2), json!(3)]);
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+
+    let after_first = store
+        .read_all(all[0].position, 100)
+        .await
+        .expect("read after");
+    assert_eq!(after_first.len(), 2);
+    let tail = store.read_stream("a", 1).await.expect("read a after 1");
+    assert_eq!(tail.len(), 1);
+}
+
+async fn a_taken_sequence_is_a_conflict_and_writes_nothing(t: TestDb) {
+    let store = EventStore::new(t.db);
+    store
+        .append(&batch(vec![event("a", 1, 1)]))
+        .await
+        .expect("first");
+    let error = store
+        .append(&batch(vec![event("b", 1, 2), event("a", 1, 3)]))
+        .await
+        .expect_err("sequence 1 of a is taken");
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
+    assert!(error.is_retryable());
+    // The batch is atomic: b's event was rolled back with a's.
+    assert!(store.read_stream("b", 0).await.expect("read b").is_empty());
+    assert_eq!(store.read_all(0, 10).await.expect("all").len(), 1);
+}
+
+async fn a_repeated_dedup_key_records_nothing(t: TestDb) {
+    let store = EventStore::new(t.db);
+    let key = vec![7u8; 32];
+    let first = AppendBatch {
+        events: vec![event("a", 1, 1)],
+        dedup_keys: vec![key.clone()],
+    };
+    store.append(&first).await.expect("first delivery");
+    assert_eq!(
+        store
+            .seen_keys(&[key.clone(), vec![8u8; 32]])
+            .await
+            .expect("seen"),
+        vec![key.clone()]
+    );
+
+    let again = AppendBatch {
+        events: vec![event("a", 2, 2)],
+        dedup_keys: vec![key],
+    };
+    let error = store.append(&again).await.expect_err("duplicate");
+    assert!(matches!(error, StoreError::Duplicate), "{error:?}");
+    assert_eq!(store.read_all(0, 10).await.expect("all").len(), 1);
+}
+
+async fn a_large_batch_of_many_streams_commits_whole(t: TestDb) {
+    let store = EventStore::new(t.db);
+    let events: Vec<_> = (0..1200)
+        .map(|n| event(&format!("s{}", n % 300), n / 300 + 1, n))
+        .collect();
+    let keys: Vec<_> = (0..1200u32).map(|n| n.to_be_bytes().to_vec()).collect();
+    store
+        .append(&AppendBatch {
+            events,
+            dedup_keys: keys,
+        })
+        .await
+        .expect("append 1200");
+    assert_eq!(store.read_all(0, 5000).await.expect("all").len(), 1200);
+    assert_eq!(store.read_stream("s7", 0).await.expect("s7").len(), 4);
+}
+
+async fn concurrent_appenders_never_let_a_follower_skip_an_event(t: TestDb) {
+    const WRITERS: i64 = 6;
+    const BATCHES: i64 = 40;
+    let store = Arc::new(EventStore::new(t.db));
+    let follower = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut after = 0;
+            while (seen.len() as i64) < WRITERS * BATCHES * 2 {
+                let page = store.read_all(after, 1000).await.expect("follow");
+                if let Some(last) = page.last() {
+                    after = last.position;
+                }
+                seen.extend(
+                    page.into_iter()
+                        .map(|e| (e.event.stream_id, e.event.sequence)),
+                );
+                tokio::task::yield_now().await;
+            }
+            seen
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for b in 0..BATCHES {
+                    let stream = format!("writer{w}");
+                    let events = vec![event(&stream, 2 * b + 1, b), event(&stream, 2 * b + 2, b)];
+                    store.append(&batch(events)).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let seen = follower.await.expect("follower");
+    let unique: BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), unique.len(), "no event seen twice");
+    assert_eq!(
+        unique.len() as i64,
+        WRITERS * BATCHES * 2,
+        "no event skipped"
+    );
+}
+
+async fn racing_writers_on_one_stream_get_exactly_one_winner_per_sequence(t: TestDb) {
+    let store = Arc::new(EventStore::new(t.db));
+    let racers: Vec<_> = (0..8)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.append(&batch(vec![event("hot", 1, n)])).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for racer in racers {
+        match racer.await.expect("racer") {
+            Ok(_) => wins += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(store.read_stream("hot", 0).await.expect("hot").len(), 1);
+}
+
+async fn appends_wake_local_subscribers(t: TestDb) {
+    let store = EventStore::new(t.db);
+    let mut appended = store.subscribe();
+    let last = store
+        .append(&batch(vec![event("a", 1, 1)]))
+        .await
+        .expect("append");
+    appended.changed().await.expect("sender alive");
+    assert_eq!(*appended.borrow(), last);
+}
+
+on_both_backends!(
+    appended_events_read_back_in_order,
+    a_taken_sequence_is_a_conflict_and_writes_nothing,
+    a_repeated_dedup_key_records_nothing,
+    a_large_batch_of_many_streams_commits_whole,
+    concurrent_appenders_never_let_a_follower_skip_an_event,
+    racing_writers_on_one_stream_get_exactly_one_winner_per_sequence,
+    appends_wake_local_subscribers,
+);

@@ -49,7 +49,10 @@ pub struct ObjectTarget {
 }
 
 /// The CRM object types the engine scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum CrmObjectType {
     /// Type id `0-1`.
     Contact,

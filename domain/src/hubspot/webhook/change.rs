@@ -81,6 +81,19 @@ impl Action {
             },
             Self::AssociationChange => association(fields)?,
         };
+        // A merge without `objectId` is about its primary, whose type the subscription names.
+        let object = match (&change, object) {
+            (
+                Change::Merged {
+                    primary_object_id, ..
+                },
+                None,
+            ) => Some(ObjectTarget {
+                object_type,
+                object_id: *primary_object_id,
+            }),
+            (_, object) => object,
+        };
         Ok((object, change))
     }
 }

@@ -1,0 +1,155 @@
+//! Facts recorded about a CRM object. Each carries `occurred_at` (epoch ms, HubSpot's time), so
+//! readers can resolve state as of any moment and in any arrival order.
+
+use std::collections::BTreeMap;
+
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::ObjectRef;
+
+/// What happened to a contact, company or deal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CrmObjectEvent {
+    /// The object was created in HubSpot.
+    ObjectCreated {
+        /// The object (so a reader of the log needs no stream-id parsing).
+        object: ObjectRef,
+        /// When, epoch ms.
+        occurred_at: i64,
+    },
+    /// The object was deleted (archived) in HubSpot.
+    ObjectDeleted {
+        /// The object.
+        object: ObjectRef,
+        /// When, epoch ms.
+        occurred_at: i64,
+    },
+    /// A deleted object was restored.
+    ObjectRestored {
+        /// The object.
+        object: ObjectRef,
+        /// When, epoch ms.
+        occurred_at: i64,
+    },
+    /// One save changed these properties (values are HubSpot's strings; empty means cleared).
+    PropertiesChanged {
+        /// The object.
+        object: ObjectRef,
+        /// Property name to new value.
+        changes: BTreeMap<String, String>,
+        /// When the save happened, epoch ms.
+        occurred_at: i64,
+    },
+    /// Other objects were merged into this one (this is the primary).
+    ObjectsMergedIn {
+        /// The primary object.
+        object: ObjectRef,
+        /// The ids that were merged into it.
+        merged_ids: Vec<u64>,
+        /// HubSpot's `newObjectId`, when it assigned one.
+        new_object_id: Option<u64>,
+        /// When, epoch ms.
+        occurred_at: i64,
+    },
+    /// This object was merged into `primary` and no longer exists on its own.
+    MergedInto {
+        /// The merged-away object.
+        object: ObjectRef,
+        /// The id of the object it now lives in.
+        primary_id: u64,
+        /// When, epoch ms.
+        occurred_at: i64,
+    },
+    /// An association to another object was added or removed (recorded on both ends).
+    AssociationChanged {
+        /// The object this stream is about.
+        object: ObjectRef,
+        /// The associated object.
+        other: ObjectRef,
+        /// HubSpot's association type, e.g. `CONTACT_TO_COMPANY`.
+        association_type: String,
+        /// True when the association was removed.
+        removed: bool,
+        /// When, epoch ms.
+        occurred_at: i64,
+    },
+    /// A GDPR privacy deletion: every personal value of this object is gone, here and in the log.
+    PersonalDataErased {
+        /// The object.
+        object: ObjectRef,
+        /// When, epoch ms.
+        occurred_at: i64,
+    },
+}
+
+impl CrmObjectEvent {
+    /// When the fact happened in HubSpot, epoch ms.
+    pub fn occurred_at(&self) -> i64 {
+        match self {
+            Self::ObjectCreated { occurred_at, .. }
+            | Self::ObjectDeleted { occurred_at, .. }
+            | Self::ObjectRestored { occurred_at, .. }
+            | Self::PropertiesChanged { occurred_at, .. }
+            | Self::ObjectsMergedIn { occurred_at, .. }
+            | Self::MergedInto { occurred_at, .. }
+            | Self::AssociationChanged { occurred_at, .. }
+            | Self::PersonalDataErased { occurred_at, .. } => *occurred_at,
+        }
+    }
+
+    /// The object the event is about.
+    pub fn object(&self) -> ObjectRef {
+        match self {
+            Self::ObjectCreated { object, .. }
+            | Self::ObjectDeleted { object, .. }
+            | Self::ObjectRestored { object, .. }
+            | Self::PropertiesChanged { object, .. }
+            | Self::ObjectsMergedIn { object, .. }
+            | Self::MergedInto { object, .. }
+            | Self::AssociationChanged { object, .. }
+            | Self::PersonalDataErased { object, .. } => *object,
+        }
+    }
+}
+
+/// The stable type name of [`CrmObjectEvent::PropertiesChanged`], the only event with personal data.
+pub const PROPERTIES_CHANGED: &str = "PropertiesChanged";
+
+/// The replacement for an erased property value.
+pub const ERASED_VALUE: &str = "";
+
+impl DomainEvent for CrmObjectEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ObjectCreated { .. } => "ObjectCreated",
+            Self::ObjectDeleted { .. } => "ObjectDeleted",
+            Self::ObjectRestored { .. } => "ObjectRestored",
+            Self::PropertiesChanged { .. } => PROPERTIES_CHANGED,
+            Self::ObjectsMergedIn { .. } => "ObjectsMergedIn",
+            Self::MergedInto { .. } => "MergedInto",
+            Self::AssociationChanged { .. } => "AssociationChanged",
+            Self::PersonalDataErased { .. } => "PersonalDataErased",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+/// Blanks every property value in a stored event payload, keeping names and structure.
+/// Used to erase a contact's history in place on a privacy deletion.
+pub fn redact_payload(event_type: &str, payload: &mut Value) {
+    if event_type != PROPERTIES_CHANGED {
+        return;
+    }
+    if let Some(changes) = payload.get_mut("changes").and_then(Value::as_object_mut) {
+        for value in changes.values_mut() {
+            *value = Value::String(ERASED_VALUE.to_string());
+        }
+    }
+}

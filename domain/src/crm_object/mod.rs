@@ -1,0 +1,18 @@
+//! Contacts, companies and deals: one event-sourced aggregate per HubSpot object.
+
+mod aggregate;
+mod commands;
+mod error;
+mod events;
+mod from_webhook;
+mod observe;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use aggregate::CrmObject;
+pub use commands::{CrmObjectCommand, Snapshot, association_type};
+pub use error::CrmObjectError;
+pub use events::{CrmObjectEvent, ERASED_VALUE, PROPERTIES_CHANGED, redact_payload};
+pub use from_webhook::commands_for;
+pub use state::{Association, ObjectState, Stamped};

@@ -1,0 +1,293 @@
+//! The CRM-object aggregate, given/when/then, and the order-independence law.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cqrs_es::test::TestFramework;
+use proptest::prelude::*;
+
+use super::*;
+use crate::ids::{ObjectRef, ObjectType, PortalId};
+
+type Given = TestFramework<CrmObject>;
+
+fn contact(id: u64) -> ObjectRef {
+    ObjectRef::new(PortalId(1), ObjectType::Contact, id)
+}
+
+fn company(id: u64) -> ObjectRef {
+    ObjectRef::new(PortalId(1), ObjectType::Company, id)
+}
+
+fn changed(object: ObjectRef, name: &str, value: &str, at: i64) -> CrmObjectEvent {
+    let changes = [(name.to_string(), value.to_string())].into();
+    CrmObjectEvent::PropertiesChanged {
+        object,
+        changes,
+        occurred_at: at,
+    }
+}
+
+fn snapshot(object: ObjectRef, properties: &[(&str, &str)], updated_at: i64) -> Snapshot {
+    Snapshot {
+        object,
+        properties: properties
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        associations: BTreeMap::new(),
+        archived: false,
+        created_at: 1,
+        updated_at,
+    }
+}
+
+#[tokio::test]
+async fn a_property_change_is_recorded_even_when_older_than_the_known_value() {
+    Given::with(())
+        .given(vec![changed(contact(1), "email", "new@x.io", 20)])
+        .when_async(CrmObjectCommand::RecordPropertyChange {
+            object: contact(1),
+            name: "email".into(),
+            value: "old@x.io".into(),
+            occurred_at: 10,
+        })
+        .await
+        .then_expect_events(vec![changed(contact(1), "email", "old@x.io", 10)]);
+}
+
+#[tokio::test]
+async fn a_command_for_another_object_is_refused() {
+    Given::with(())
+        .given(vec![CrmObjectEvent::ObjectCreated {
+            object: contact(1),
+            occurred_at: 1,
+        }])
+        .when_async(CrmObjectCommand::RecordDeletion {
+            object: contact(2),
+            occurred_at: 2,
+        })
+        .await
+        .then_expect_error(CrmObjectError::WrongObject {
+            stream: contact(1),
+            command: contact(2),
+        });
+}
+
+#[tokio::test]
+async fn a_first_snapshot_records_creation_and_every_set_property() {
+    Given::with(())
+        .given_no_previous_events()
+        .when_async(CrmObjectCommand::ObserveSnapshot(snapshot(
+            contact(1),
+            &[("email", "a@x.io"), ("firstname", "")],
+            50,
+        )))
+        .await
+        .then_expect_events(vec![
+            CrmObjectEvent::ObjectCreated {
+                object: contact(1),
+                occurred_at: 1,
+            },
+            changed(contact(1), "email", "a@x.io", 50),
+        ]);
+}
+
+#[tokio::test]
+async fn an_unchanged_snapshot_records_nothing() {
+    Given::with(())
+        .given(vec![
+            CrmObjectEvent::ObjectCreated {
+                object: contact(1),
+                occurred_at: 1,
+            },
+            changed(contact(1), "email", "a@x.io", 50),
+        ])
+        .when_async(CrmObjectCommand::ObserveSnapshot(snapshot(
+            contact(1),
+            &[("email", "a@x.io")],
+            60,
+        )))
+        .await
+        .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn a_snapshot_older_than_a_webhook_change_does_not_overwrite_it() {
+    Given::with(())
+        .given(vec![
+            CrmObjectEvent::ObjectCreated {
+                object: contact(1),
+                occurred_at: 1,
+            },
+            changed(contact(1), "email", "webhook@x.io", 90),
+        ])
+        .when_async(CrmObjectCommand::ObserveSnapshot(snapshot(
+            contact(1),
+            &[("email", "old@x.io")],
+            60,
+        )))
+        .await
+        .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn a_snapshot_records_added_and_removed_associations() {
+    let mut observed = snapshot(contact(1), &[], 70);
+    observed
+        .associations
+        .insert(ObjectType::Company, BTreeSet::from([3]));
+    let associated =
+        |other: ObjectRef, removed: bool, at: i64| CrmObjectEvent::AssociationChanged {
+            object: contact(1),
+            other,
+            association_type: "CONTACT_TO_COMPANY".into(),
+            removed,
+            occurred_at: at,
+        };
+    Given::with(())
+        .given(vec![
+            CrmObjectEvent::ObjectCreated {
+                object: contact(1),
+                occurred_at: 1,
+            },
+            associated(company(2), false, 10),
+        ])
+        .when_async(CrmObjectCommand::ObserveSnapshot(observed))
+        .await
+        .then_expect_events(vec![
+            associated(company(3), false, 70),
+            associated(company(2), true, 70),
+        ]);
+}
+
+#[tokio::test]
+async fn an_archived_snapshot_deletes_a_live_object_once() {
+    let mut archived = snapshot(contact(1), &[], 80);
+    archived.archived = true;
+    Given::with(())
+        .given(vec![CrmObjectEvent::ObjectCreated {
+            object: contact(1),
+            occurred_at: 1,
+        }])
+        .when_async(CrmObjectCommand::ObserveSnapshot(archived.clone()))
+        .await
+        .then_expect_events(vec![CrmObjectEvent::ObjectDeleted {
+            object: contact(1),
+            occurred_at: 80,
+        }]);
+    Given::with(())
+        .given(vec![
+            CrmObjectEvent::ObjectCreated {
+                object: contact(1),
+                occurred_at: 1,
+            },
+            CrmObjectEvent::ObjectDeleted {
+                object: contact(1),
+                occurred_at: 80,
+            },
+        ])
+        .when_async(CrmObjectCommand::ObserveSnapshot(archived))
+        .await
+        .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn after_a_privacy_deletion_late_changes_carry_no_personal_data() {
+    Given::with(())
+        .given(vec![
+            changed(contact(1), "email", "a@x.io", 10),
+            CrmObjectEvent::PersonalDataErased {
+                object: contact(1),
+                occurred_at: 20,
+            },
+        ])
+        .when_async(CrmObjectCommand::RecordPropertyChange {
+            object: contact(1),
+            name: "email".into(),
+            value: "late@x.io".into(),
+            occurred_at: 15,
+        })
+        .await
+        .then_expect_events(vec![changed(contact(1), "email", ERASED_VALUE, 15)]);
+}
+
+#[test]
+fn redaction_blanks_values_and_keeps_names() {
+    let mut payload = serde_json::to_value(changed(contact(1), "email", "a@x.io", 1)).unwrap();
+    redact_payload(PROPERTIES_CHANGED, &mut payload);
+    assert_eq!(payload["changes"]["email"], "");
+    assert_eq!(payload["occurred_at"], 1);
+}
+
+#[test]
+fn a_tie_goes_to_the_fact_applied_later() {
+    let mut state = ObjectState::default();
+    state.apply(&changed(contact(1), "lifecyclestage", "lead", 5));
+    state.apply(&changed(contact(1), "lifecyclestage", "customer", 5));
+    assert_eq!(state.property("lifecyclestage"), "customer");
+}
+
+/// Facts with distinct stamps per slot (property, existence, association), so the resolved state
+/// is defined whatever the order; the same fact may repeat (a duplicate delivery).
+fn facts() -> impl Strategy<Value = Vec<CrmObjectEvent>> {
+    let fact = (0u8..6, 0u8..3, 0u64..3).prop_map(|(kind, pick, other)| (kind, pick, other));
+    proptest::collection::vec(fact, 1..40).prop_map(|raw| {
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, (kind, pick, other))| {
+                let at = i as i64 * 10 + 100; // distinct per fact
+                let object = contact(1);
+                match kind {
+                    0 => changed(
+                        object,
+                        ["email", "lifecyclestage", "firstname"][pick as usize],
+                        &format!("v{i}"),
+                        at,
+                    ),
+                    1 => CrmObjectEvent::ObjectDeleted {
+                        object,
+                        occurred_at: at,
+                    },
+                    2 => CrmObjectEvent::ObjectRestored {
+                        object,
+                        occurred_at: at,
+                    },
+                    3 => CrmObjectEvent::ObjectCreated {
+                        object,
+                        occurred_at: at,
+                    },
+                    _ => CrmObjectEvent::AssociationChanged {
+                        object,
+                        other: company(other),
+                        association_type: "CONTACT_TO_COMPANY".into(),
+                        removed: kind == 5,
+                        occurred_at: at,
+                    },
+                }
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn any_arrival_order_with_duplicates_resolves_to_the_same_state(
+        facts in facts(),
+        seed in any::<u64>(),
+        dupes in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
+    ) {
+        let mut in_order = ObjectState::default();
+        facts.iter().for_each(|fact| in_order.apply(fact));
+
+        let mut shuffled = facts.clone();
+        shuffled.extend(dupes.iter().map(|index| index.get(&facts).clone()));
+        let mut rng = seed;
+        for i in (1..shuffled.len()).rev() {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (rng >> 33) as usize % (i + 1));
+        }
+        let mut arrived = ObjectState::default();
+        shuffled.iter().for_each(|fact| arrived.apply(fact));
+        prop_assert_eq!(in_order, arrived);
+    }
+}

@@ -1,0 +1,111 @@
+//! Validated identifiers: portals, CRM objects and the event streams named after them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::hubspot::CrmObjectType as ObjectType;
+
+/// A HubSpot account (portal, hub) id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PortalId(pub u64);
+
+impl PortalId {
+    /// Parses a decimal portal id.
+    pub fn parse(text: &str) -> Result<Self, IdError> {
+        text.parse()
+            .map(Self)
+            .map_err(|_| IdError::Portal(text.to_string()))
+    }
+}
+
+impl fmt::Display for PortalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One CRM object of one portal: the unit that owns an event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectRef {
+    /// The owning portal.
+    pub portal: PortalId,
+    /// Contact, company or deal.
+    #[serde(rename = "type")]
+    pub object_type: ObjectType,
+    /// HubSpot's numeric object id.
+    pub id: u64,
+}
+
+/// The `stream_type` of CRM-object streams.
+pub const CRM_OBJECT_STREAM: &str = "crm_object";
+
+impl ObjectRef {
+    /// An object reference.
+    pub fn new(portal: PortalId, object_type: ObjectType, id: u64) -> Self {
+        Self {
+            portal,
+            object_type,
+            id,
+        }
+    }
+
+    /// The object's stream id: `{portal}/{type}/{id}`.
+    pub fn stream_id(&self) -> String {
+        format!("{}/{}/{}", self.portal, self.object_type.as_str(), self.id)
+    }
+
+    /// Parses a stream id made by [`ObjectRef::stream_id`].
+    pub fn parse_stream_id(stream_id: &str) -> Result<Self, IdError> {
+        let bad = || IdError::Stream(stream_id.to_string());
+        let mut parts = stream_id.split('/');
+        let (Some(portal), Some(kind), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        Ok(Self {
+            portal: PortalId::parse(portal).map_err(|_| bad())?,
+            object_type: ObjectType::from_prefix(kind).ok_or_else(bad)?,
+            id: id.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// An identifier that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Not a decimal portal id.
+    #[error("not a portal id: {0:?}")]
+    Portal(String),
+    /// Not a `{portal}/{type}/{id}` stream id.
+    #[error("not a CRM object stream id: {0:?}")]
+    Stream(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_id_round_trips() {
+        let object = ObjectRef::new(PortalId(62515), ObjectType::Deal, 42);
+        assert_eq!(object.stream_id(), "62515/deal/42");
+        assert_eq!(ObjectRef::parse_stream_id("62515/deal/42"), Ok(object));
+    }
+
+    #[test]
+    fn malformed_stream_ids_are_rejected() {
+        for bad in [
+            "",
+            "1/deal",
+            "1/ticket/2",
+            "x/deal/2",
+            "1/deal/2/3",
+            "1/deal/-2",
+        ] {
+            assert!(ObjectRef::parse_stream_id(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use healthscore_projections::Db;
 
-use crate::http;
+use crate::http::{self, WebhookSettings};
+use crate::secret::Secret;
 
 /// healthscore: an event-sourced customer-health engine for HubSpot.
 #[derive(Debug, Parser)]
@@ -45,6 +46,32 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "HEALTHSCORE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+}
+
+/// Webhook verification.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// HubSpot app client secret(s), comma-separated to rotate without downtime.
+    #[arg(long, env = "HUBSPOT_CLIENT_SECRET", hide_env_values = true)]
+    pub hubspot_client_secret: Option<Secret>,
+    /// Public base URL HubSpot calls, e.g. https://scores.example.com (else http:// + Host).
+    #[arg(long, env = "HEALTHSCORE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl WebhookArgs {
+    /// The settings the router uses.
+    pub fn settings(&self) -> WebhookSettings {
+        WebhookSettings {
+            secrets: self
+                .hubspot_client_secret
+                .as_ref()
+                .map_or_else(Vec::new, |s| Secret::list(s.expose())),
+            public_url: self.public_url.clone(),
+        }
+    }
 }
 
 /// Runs the parsed command to completion.
@@ -73,7 +100,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(addr = %listener.local_addr()?, backend = ?db.backend(), "serving");
-    let app = http::router(http::AppState::new(db.clone()));
+    let app = http::router(http::AppState::new(db.clone(), args.webhook.settings()));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod error;
+pub mod recorder;
 pub mod store;
 
 pub use db::{Backend, Db};

@@ -6,6 +6,8 @@
 
 use std::future::Future;
 
+pub mod server;
+
 use healthscore_projections::Db;
 
 /// A fresh, migrated database and where it lives.

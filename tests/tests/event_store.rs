@@ -24,6 +24,7 @@ fn batch(events: Vec<NewEvent>) -> AppendBatch {
     AppendBatch {
         events,
         dedup_keys: Vec::new(),
+        erase_streams: Vec::new(),
     }
 }
 
@@ -85,6 +86,7 @@ async fn a_repeated_dedup_key_records_nothing(t: TestDb) {
     let first = AppendBatch {
         events: vec![event("a", 1, 1)],
         dedup_keys: vec![key.clone()],
+        erase_streams: Vec::new(),
     };
     store.append(&first).await.expect("first delivery");
     assert_eq!(
@@ -98,6 +100,7 @@ async fn a_repeated_dedup_key_records_nothing(t: TestDb) {
     let again = AppendBatch {
         events: vec![event("a", 2, 2)],
         dedup_keys: vec![key],
+        erase_streams: Vec::new(),
     };
     let error = store.append(&again).await.expect_err("duplicate");
     assert!(matches!(error, StoreError::Duplicate), "{error:?}");
@@ -114,6 +117,7 @@ async fn a_large_batch_of_many_streams_commits_whole(t: TestDb) {
         .append(&AppendBatch {
             events,
             dedup_keys: keys,
+            erase_streams: Vec::new(),
         })
         .await
         .expect("append 1200");

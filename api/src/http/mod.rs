@@ -1,39 +1,69 @@
 //! The HTTP API: the router, its shared state and the middleware stack.
 
 mod health;
+pub mod problem;
+pub mod webhook;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
-use healthscore_projections::Db;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use healthscore_projections::recorder::Recorder;
+use healthscore_projections::{Db, EventStore};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+use crate::secret::Secret;
+
+/// How webhook requests are verified.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSettings {
+    /// Client secrets accepted (several during a rotation); none means webhooks answer 503.
+    pub secrets: Vec<Secret>,
+    /// The public base URL HubSpot calls (`HEALTHSCORE_PUBLIC_URL`); else `http://` + Host.
+    pub public_url: Option<String>,
+}
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The database.
     pub db: Db,
+    /// Records HubSpot facts into the event log.
+    pub recorder: Arc<Recorder>,
+    /// Webhook verification settings.
+    pub webhook: Arc<WebhookSettings>,
 }
 
 impl AppState {
     /// State over a connected, migrated database.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, webhook: WebhookSettings) -> Self {
+        let recorder = Arc::new(Recorder::new(EventStore::new(db.clone())));
+        Self {
+            db,
+            recorder,
+            webhook: Arc::new(webhook),
+        }
     }
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    let webhooks = Router::new()
+        .route("/webhooks/hubspot", post(webhook::receive))
+        .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(webhooks)
         .with_state(state)
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+            StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -1,5 +1,6 @@
 //! Appending batches: one transaction, many streams, optimistic concurrency, idempotency keys.
 
+use healthscore_domain::crm_object::redact_payload;
 use sqlx::QueryBuilder;
 
 use super::{AppendBatch, EventStore, NewEvent, now_ms};
@@ -52,6 +53,23 @@ macro_rules! insert_batch {
                 .await
                 .map_err(|e| classify_insert(e, || first_conflict(chunk)))?;
         }
+        for stream_id in &$batch.erase_streams {
+            let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT position, event_type, payload FROM events WHERE stream_id = $1",
+            )
+            .bind(stream_id.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+            for (position, event_type, payload) in rows {
+                let mut payload: serde_json::Value = serde_json::from_str(&payload)?;
+                redact_payload(&event_type, &mut payload);
+                sqlx::query("UPDATE events SET payload = $1 WHERE position = $2")
+                    .bind(payload.to_string())
+                    .bind(position)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
         let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(position) FROM events")
             .fetch_one(&mut *conn)
             .await?;
@@ -66,7 +84,8 @@ impl EventStore {
     /// Fails with [`StoreError::Conflict`] when a stream's sequence was taken and
     /// [`StoreError::Duplicate`] when a dedup key was seen before; nothing is written then.
     pub async fn append(&self, batch: &AppendBatch) -> Result<i64, StoreError> {
-        if batch.events.is_empty() && batch.dedup_keys.is_empty() {
+        if batch.events.is_empty() && batch.dedup_keys.is_empty() && batch.erase_streams.is_empty()
+        {
             return self.head().await;
         }
         let recorded_at = now_ms();
@@ -75,6 +94,12 @@ impl EventStore {
                 let mut tx = writer.begin().await?;
                 let last = insert_batch!(&mut *tx, batch, recorded_at);
                 tx.commit().await?;
+                if !batch.erase_streams.is_empty() {
+                    // Drop the pre-erasure page images the WAL still holds.
+                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .execute(writer)
+                        .await?;
+                }
                 last
             }
             Db::Postgres(pool) => {

@@ -111,7 +111,7 @@ impl PersistedEventRepository for EventRepository {
         }
         let batch = AppendBatch {
             events: events.iter().map(from_serialized).collect(),
-            dedup_keys: Vec::new(),
+            ..AppendBatch::default()
         };
         self.store.append(&batch).await?;
         Ok(())

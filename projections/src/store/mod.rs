@@ -55,6 +55,9 @@ pub struct AppendBatch {
     pub events: Vec<NewEvent>,
     /// Keys of the messages these events record; a key seen before fails the whole batch.
     pub dedup_keys: Vec<Vec<u8>>,
+    /// Streams whose stored personal data is erased in place in the same transaction
+    /// (a privacy deletion): every property value in their events is blanked.
+    pub erase_streams: Vec<String>,
 }
 
 /// The event log.

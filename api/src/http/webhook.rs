@@ -1,0 +1,141 @@
+//! `POST /webhooks/hubspot`: verified, deduplicated, durable.
+//!
+//! The signature is checked over the raw body bytes before anything is parsed; 2xx is answered
+//! only after every event of the delivery is committed, in one transaction.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use healthscore_domain::crm_object::commands_for;
+use healthscore_domain::hubspot::{SignedRequest, WebhookEvent, parse_delivery, verify};
+use healthscore_domain::ids::PortalId;
+use healthscore_projections::NewEvent;
+use healthscore_projections::recorder::Message;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::problem::ApiError;
+
+/// The largest delivery accepted (HubSpot sends at most 100 events).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The stream type of webhook events the engine does not model (tickets, conversations...).
+pub const UNHANDLED_STREAM: &str = "unhandled_webhook";
+
+/// The answer to an accepted delivery.
+#[derive(Debug, Serialize)]
+pub struct DeliveryReceipt {
+    /// Events in the delivery.
+    pub received: usize,
+    /// Events recorded before (retries, duplicates) and skipped.
+    pub duplicates: usize,
+    /// Domain events appended to the log.
+    pub recorded: usize,
+}
+
+/// Verifies, parses and records one delivery.
+pub async fn receive(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<DeliveryReceipt>), ApiError> {
+    let secrets = &state.webhook.secrets;
+    if secrets.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhooks are not configured: set HUBSPOT_CLIENT_SECRET to your app's client secret",
+        ));
+    }
+    let url = public_url(state.webhook.public_url.as_deref(), &headers, &uri);
+    let header = |name: &'static str| headers.get(name).and_then(|v| v.to_str().ok());
+    let request = SignedRequest::from_headers(method.as_str(), &url, &body, header);
+    let secret_bytes: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    if let Err(error) = verify(&request, &secret_bytes, now_ms) {
+        tracing::warn!(%error, "webhook signature refused");
+        return Err(ApiError::unauthorized(error.to_string()));
+    }
+    let events = parse_delivery(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let messages: Vec<Message> = events.iter().map(message_for).collect();
+    let recorded = state
+        .recorder
+        .record(&messages)
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::debug!(
+        events = events.len(),
+        recorded = recorded.events,
+        "delivery recorded"
+    );
+    Ok((
+        StatusCode::OK,
+        Json(DeliveryReceipt {
+            received: events.len(),
+            duplicates: recorded.duplicates,
+            recorded: recorded.events,
+        }),
+    ))
+}
+
+/// The URL HubSpot called: `HEALTHSCORE_PUBLIC_URL` + path and query, else `http://` + Host.
+fn public_url(base: Option<&str>, headers: &HeaderMap, uri: &Uri) -> String {
+    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    match base {
+        Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            format!("http://{host}{path}")
+        }
+    }
+}
+
+/// One webhook event as a message: its commands, or the raw event when the engine has no
+/// model for it (never refused: HubSpot would retry a 4xx for a day).
+fn message_for(event: &WebhookEvent) -> Message {
+    let key = event.dedup_key();
+    let metadata = json!({
+        "source": "webhook",
+        "subscription_type": event.subscription_type,
+        "event_id": event.event_id,
+        "subscription_id": event.subscription_id,
+        "change_source": event.change_source,
+        "attempt_number": event.attempt_number,
+    });
+    let commands: Vec<_> = commands_for(event)
+        .into_iter()
+        .map(|c| (c, metadata.clone()))
+        .collect();
+    let raw_events = if commands.is_empty() {
+        vec![unhandled(event, &key, metadata)]
+    } else {
+        vec![]
+    };
+    Message {
+        dedup_key: Some(key.to_vec()),
+        commands,
+        raw_events,
+    }
+}
+
+fn unhandled(event: &WebhookEvent, key: &[u8; 32], metadata: Value) -> NewEvent {
+    NewEvent {
+        stream_id: format!(
+            "{}/unhandled/{}",
+            PortalId(event.portal_id),
+            hex::encode(key)
+        ),
+        stream_type: UNHANDLED_STREAM.to_string(),
+        sequence: 1,
+        event_type: "UnhandledWebhookReceived".to_string(),
+        event_version: "1".to_string(),
+        payload: event.raw.clone(),
+        metadata,
+        occurred_at: event.occurred_at_ms,
+    }
+}

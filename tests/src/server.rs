@@ -1,0 +1,96 @@
+//! The real router on a real socket, for black-box HTTP tests.
+
+use healthscore_api::http::{AppState, WebhookSettings, router};
+use healthscore_api::secret::Secret;
+use healthscore_domain::hubspot::{sign_v1, sign_v2, sign_v3};
+use healthscore_projections::Db;
+
+/// The client secret test servers accept.
+pub const SECRET: &str = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
+/// The public URL test servers are configured with (HubSpot signs this, not the socket address).
+pub const PUBLIC_URL: &str = "https://scores.example.com";
+
+/// A running server bound to `127.0.0.1:0`.
+pub struct TestServer {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// The state the router runs with.
+    pub state: AppState,
+    /// A plain HTTP client.
+    pub client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Serves `db` with the test secret and public URL.
+    pub async fn start(db: Db) -> TestServer {
+        Self::start_with(
+            db,
+            WebhookSettings {
+                secrets: vec![Secret::new(SECRET)],
+                public_url: Some(PUBLIC_URL.to_string()),
+            },
+        )
+        .await
+    }
+
+    /// Serves `db` with explicit webhook settings.
+    pub async fn start_with(db: Db, webhook: WebhookSettings) -> TestServer {
+        let state = AppState::new(db, webhook);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        TestServer {
+            base,
+            state,
+            client: reqwest::Client::new(),
+            task,
+        }
+    }
+
+    /// POSTs `body` to the webhook endpoint signed like HubSpot's CRM webhooks (v1 + v3).
+    pub async fn deliver(&self, body: &str) -> reqwest::Response {
+        let request = self.signed(body, chrono::Utc::now().timestamp_millis(), SECRET);
+        request.send().await.expect("send")
+    }
+
+    /// A webhook request signed with `secret` at `timestamp_ms`, v1 and v3 headers.
+    pub fn signed(&self, body: &str, timestamp_ms: i64, secret: &str) -> reqwest::RequestBuilder {
+        let url = format!("{PUBLIC_URL}/webhooks/hubspot");
+        self.client
+            .post(format!("{}/webhooks/hubspot", self.base))
+            .header("content-type", "application/json")
+            .header("X-HubSpot-Signature", sign_v1(secret, body.as_bytes()))
+            .header("X-HubSpot-Signature-Version", "v1")
+            .header(
+                "X-HubSpot-Signature-v3",
+                sign_v3(secret, "POST", &url, body.as_bytes(), timestamp_ms),
+            )
+            .header("X-HubSpot-Request-Timestamp", timestamp_ms.to_string())
+            .body(body.to_string())
+    }
+
+    /// A webhook request signed with v2 only (as workflow actions send).
+    pub fn signed_v2(&self, body: &str) -> reqwest::RequestBuilder {
+        let url = format!("{PUBLIC_URL}/webhooks/hubspot");
+        self.client
+            .post(format!("{}/webhooks/hubspot", self.base))
+            .header(
+                "X-HubSpot-Signature",
+                sign_v2(SECRET, "POST", &url, body.as_bytes()),
+            )
+            .header("X-HubSpot-Signature-Version", "v2")
+            .body(body.to_string())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

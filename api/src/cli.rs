@@ -28,6 +28,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Measure the engine's hot paths.
+    #[command(subcommand)]
+    Bench(crate::bench::Bench),
 }
 
 /// Where the event log lives.
@@ -78,6 +81,7 @@ impl WebhookArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Bench(bench) => crate::bench::run(bench).await,
         Command::Migrate(args) => {
             let db = connect(&args).await?;
             tracing::info!(backend = ?db.backend(), "migrations applied");

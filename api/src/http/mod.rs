@@ -42,7 +42,7 @@ pub struct AppState {
 impl AppState {
     /// State over a connected, migrated database.
     pub fn new(db: Db, webhook: WebhookSettings) -> Self {
-        let recorder = Arc::new(Recorder::new(EventStore::new(db.clone())));
+        let recorder = Arc::new(Recorder::start(EventStore::new(db.clone())));
         Self {
             db,
             recorder,

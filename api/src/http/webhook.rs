@@ -62,7 +62,7 @@ pub async fn receive(
     let messages: Vec<Message> = events.iter().map(message_for).collect();
     let recorded = state
         .recorder
-        .record(&messages)
+        .record(messages)
         .await
         .map_err(ApiError::internal)?;
     tracing::debug!(
@@ -98,7 +98,7 @@ fn public_url(base: Option<&str>, headers: &HeaderMap, uri: &Uri) -> String {
 /// One webhook event as a message: its commands, or the raw event when the engine has no
 /// model for it (never refused: HubSpot would retry a 4xx for a day).
 fn message_for(event: &WebhookEvent) -> Message {
-    let key = event.dedup_key();
+    let key = event.inbox_key();
     let metadata = json!({
         "source": "webhook",
         "subscription_type": event.subscription_type,
@@ -123,7 +123,7 @@ fn message_for(event: &WebhookEvent) -> Message {
     }
 }
 
-fn unhandled(event: &WebhookEvent, key: &[u8; 32], metadata: Value) -> NewEvent {
+fn unhandled(event: &WebhookEvent, key: &[u8], metadata: Value) -> NewEvent {
     NewEvent {
         stream_id: format!(
             "{}/unhandled/{}",

@@ -16,7 +16,22 @@ const DOMAIN: &[u8] = b"healthscore.hubspot.webhook-dedup.v1";
 /// The field that differs between redeliveries of the same event.
 const ATTEMPT_NUMBER: &str = "attemptNumber";
 
+/// Length of [`WebhookEvent::inbox_key`]: 8 bytes of time and 16 of the identity hash.
+pub const INBOX_KEY_LEN: usize = 24;
+
 impl WebhookEvent {
+    /// The idempotency key stored in the inbox: `occurredAt` (big-endian) then the first 16
+    /// bytes of [`WebhookEvent::dedup_key`]. Leading with the time keeps the inbox index growing
+    /// at its right edge (events arrive roughly in time order), so each insert dirties the same
+    /// few pages instead of a random one; 128 bits of hash per millisecond cannot collide.
+    #[must_use]
+    pub fn inbox_key(&self) -> [u8; INBOX_KEY_LEN] {
+        let mut key = [0u8; INBOX_KEY_LEN];
+        key[..8].copy_from_slice(&self.occurred_at_ms.to_be_bytes());
+        key[8..].copy_from_slice(&self.dedup_key()[..16]);
+        key
+    }
+
     /// A stable key identifying this event across redeliveries, whatever the attempt.
     #[must_use]
     pub fn dedup_key(&self) -> [u8; 32] {

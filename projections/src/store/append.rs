@@ -7,8 +7,9 @@ use super::{AppendBatch, EventStore, NewEvent, now_ms};
 use crate::db::Db;
 use crate::error::{StoreError, classify_insert};
 
-/// Rows per multi-row INSERT: 10 binds a row stays well under both backends' bind limits.
-const ROWS_PER_INSERT: usize = 500;
+/// Rows per multi-row INSERT: a fixed size keeps the prepared statement cached (a new row count
+/// means a new statement to prepare), and 10 binds a row stays under both backends' limits.
+const ROWS_PER_INSERT: usize = 64;
 /// Serialises appenders across every PostgreSQL session so positions commit in order.
 const APPEND_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"
 

@@ -1,0 +1,87 @@
+//! `healthscore bench ...`: reproducible measurements of the engine's hot paths. Each prints
+//! its figures as a table; the numbers in docs/BENCHMARKS.md come from these commands.
+
+mod append;
+mod webhooks;
+
+use clap::{Args, Subcommand};
+
+use crate::cli::DatabaseArgs;
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// Append 100-event batches straight to the event store.
+    Append(AppendArgs),
+    /// Signed 100-event webhook deliveries from concurrent senders through the real HTTP server.
+    Webhooks(WebhookArgs),
+}
+
+/// Options of `bench append`.
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// Database to write (default: a fresh SQLite file in a temporary directory).
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Batches to append.
+    #[arg(long, default_value_t = 2_000)]
+    pub batches: usize,
+    /// Events per batch.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+}
+
+/// Options of `bench webhooks`.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Database to write (default: a fresh SQLite file in a temporary directory).
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Concurrent senders (HubSpot keeps up to 10 requests in flight per portal).
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    /// Deliveries each sender posts.
+    #[arg(long, default_value_t = 200)]
+    pub deliveries: usize,
+    /// Events per delivery (HubSpot sends at most 100).
+    #[arg(long, default_value_t = 100)]
+    pub events: usize,
+    /// Distinct contacts the events touch.
+    #[arg(long, default_value_t = 10_000)]
+    pub objects: u64,
+}
+
+/// Runs one benchmark.
+pub async fn run(bench: Bench) -> anyhow::Result<()> {
+    match bench {
+        Bench::Append(args) => append::run(args).await,
+        Bench::Webhooks(args) => webhooks::run(args).await,
+    }
+}
+
+/// A database for a benchmark: the given URL, or a fresh SQLite file kept alive by the guard.
+pub(crate) async fn bench_database(
+    url: Option<String>,
+) -> anyhow::Result<(healthscore_projections::Db, Option<tempfile::TempDir>)> {
+    match url {
+        Some(url) => {
+            let db = crate::cli::connect(&DatabaseArgs { database_url: url }).await?;
+            Ok((db, None))
+        }
+        None => {
+            let dir = tempfile::tempdir()?;
+            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            let db = crate::cli::connect(&DatabaseArgs { database_url: url }).await?;
+            Ok((db, Some(dir)))
+        }
+    }
+}
+
+/// The value at quantile `q` (0..=1) of sorted samples.
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}

@@ -1,0 +1,117 @@
+//! Portal metadata: the portal a token belongs to, and deal pipeline stages.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::HubSpotError;
+use super::client::{Call, HubSpotClient};
+
+/// A deal pipeline with its stages in display order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealPipeline {
+    /// Pipeline id (`default` for the built-in one).
+    pub id: String,
+    /// Display name.
+    pub label: String,
+    /// Stages sorted by display order.
+    pub stages: Vec<DealStage>,
+}
+
+/// One deal stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealStage {
+    /// Stage id, the value of a deal's `dealstage` property.
+    pub id: String,
+    /// Display name.
+    pub label: String,
+    /// Position in the pipeline.
+    pub display_order: i64,
+    /// Win probability 0.0..=1.0, when the stage has one.
+    pub probability: Option<f64>,
+    /// Whether deals in this stage are closed (won or lost).
+    pub is_closed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountDetails {
+    portal_id: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePipelines {
+    #[serde(default)]
+    results: Vec<WirePipeline>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePipeline {
+    id: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    stages: Vec<WireStage>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireStage {
+    id: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    display_order: i64,
+    #[serde(default)]
+    metadata: serde_json::Map<String, Value>,
+}
+
+impl HubSpotClient {
+    /// The portal (hub) id the access token belongs to.
+    pub async fn account_portal_id(&self) -> Result<u64, HubSpotError> {
+        let call = Call::get("account details", &["account-info", "v3", "details"]);
+        let details: AccountDetails = self.execute(&call).await?;
+        Ok(details.portal_id)
+    }
+
+    /// Every deal pipeline with its stages. HubSpot sends stage metadata as strings
+    /// (`"0.2"`, `"true"`); numbers and booleans are accepted too.
+    pub async fn deal_pipelines(&self) -> Result<Vec<DealPipeline>, HubSpotError> {
+        let call = Call::get("deal pipelines", &["crm", "v3", "pipelines", "deals"]);
+        let wire: WirePipelines = self.execute(&call).await?;
+        Ok(wire.results.into_iter().map(DealPipeline::from).collect())
+    }
+}
+
+impl From<WirePipeline> for DealPipeline {
+    fn from(wire: WirePipeline) -> Self {
+        let mut stages: Vec<DealStage> = wire.stages.into_iter().map(DealStage::from).collect();
+        stages.sort_by_key(|stage| stage.display_order);
+        Self {
+            id: wire.id,
+            label: wire.label,
+            stages,
+        }
+    }
+}
+
+impl From<WireStage> for DealStage {
+    fn from(wire: WireStage) -> Self {
+        let probability = match wire.metadata.get("probability") {
+            Some(Value::String(text)) => text.trim().parse().ok(),
+            Some(Value::Number(number)) => number.as_f64(),
+            _ => None,
+        };
+        let is_closed = match wire.metadata.get("isClosed") {
+            Some(Value::String(text)) => text.eq_ignore_ascii_case("true"),
+            Some(Value::Bool(flag)) => *flag,
+            _ => false,
+        };
+        Self {
+            id: wire.id,
+            label: wire.label,
+            display_order: wire.display_order,
+            probability,
+            is_closed,
+        }
+    }
+}

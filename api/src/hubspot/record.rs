@@ -1,0 +1,149 @@
+//! CRM records as the engine sees them, decoded from HubSpot's list, read and search bodies.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ObjectKind;
+
+/// One contact, company or deal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrmRecord {
+    /// HubSpot's record id (numeric, as a string).
+    pub id: String,
+    /// Property values; properties HubSpot reported as `null` are left out.
+    pub properties: BTreeMap<String, String>,
+    /// `createdAt`.
+    pub created_at: DateTime<Utc>,
+    /// `updatedAt`.
+    pub updated_at: DateTime<Utc>,
+    /// Whether the record is archived (deleted in the UI).
+    pub archived: bool,
+    /// Associated record ids per kind, each id once (HubSpot repeats an id per association
+    /// label), in HubSpot's order. Kinds other than [`ObjectKind`]s are left out.
+    pub associations: BTreeMap<ObjectKind, Vec<String>>,
+}
+
+/// One record on the wire.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WireRecord {
+    id: String,
+    #[serde(default)]
+    properties: BTreeMap<String, Value>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    #[serde(default)]
+    archived: bool,
+    #[serde(default)]
+    associations: BTreeMap<String, WireAssociations>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireAssociations {
+    #[serde(default)]
+    results: Vec<WireAssociation>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireAssociation {
+    id: Value,
+}
+
+/// `paging.next.after` of list and search bodies.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct WirePaging {
+    #[serde(default)]
+    next: Option<WireNext>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireNext {
+    after: Value,
+}
+
+impl WirePaging {
+    /// The next cursor, if there is a next page.
+    pub(crate) fn after(&self) -> Option<String> {
+        self.next.as_ref().and_then(|next| scalar(&next.after))
+    }
+}
+
+impl From<WireRecord> for CrmRecord {
+    fn from(wire: WireRecord) -> Self {
+        let properties = wire
+            .properties
+            .into_iter()
+            .filter_map(|(name, value)| scalar(&value).map(|value| (name, value)))
+            .collect();
+        let associations = wire
+            .associations
+            .into_iter()
+            .filter_map(|(key, linked)| {
+                let kind = ObjectKind::parse(&key)?;
+                let mut seen = HashSet::new();
+                let ids: Vec<String> = linked
+                    .results
+                    .iter()
+                    .filter_map(|link| scalar(&link.id))
+                    .filter(|id| seen.insert(id.clone()))
+                    .collect();
+                Some((kind, ids))
+            })
+            .collect();
+        Self {
+            id: wire.id,
+            properties,
+            created_at: wire.created_at,
+            updated_at: wire.updated_at,
+            archived: wire.archived,
+            associations,
+        }
+    }
+}
+
+/// A string or number as a string; `None` for `null` and structured values.
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn drops_null_properties_and_repeated_association_ids() {
+        let wire: WireRecord = serde_json::from_value(json!({
+            "id": "51",
+            "properties": {"email": "a@example.com", "company": null, "hs_object_id": 51},
+            "createdAt": "2024-01-02T03:04:05.678Z",
+            "updatedAt": "2024-02-02T03:04:05Z",
+            "archived": false,
+            "associations": {
+                "companies": {"results": [
+                    {"id": "7", "type": "contact_to_company"},
+                    {"id": "7", "type": "contact_to_company_unlabeled"},
+                    {"id": "3", "type": "contact_to_company_unlabeled"}
+                ]},
+                "p123_widgets": {"results": [{"id": "9", "type": "x"}]}
+            }
+        }))
+        .expect("valid record");
+        let record = CrmRecord::from(wire);
+        assert_eq!(record.properties.len(), 2);
+        assert_eq!(record.properties["hs_object_id"], "51");
+        assert_eq!(
+            record.associations,
+            BTreeMap::from([(ObjectKind::Companies, vec!["7".to_owned(), "3".to_owned()])])
+        );
+    }
+}

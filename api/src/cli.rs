@@ -6,8 +6,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use healthscore_projections::Db;
 
+use crate::commands::keys::KeysCommand;
+use crate::commands::projections::ProjectionsCommand;
 use crate::http::{self, WebhookSettings};
 use crate::secret::Secret;
+use crate::workers::Workers;
 
 /// healthscore: an event-sourced customer-health engine for HubSpot.
 #[derive(Debug, Parser)]
@@ -28,6 +31,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Rebuild the read models from the log, or show projector status.
+    Projections {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Measure the engine's hot paths.
     #[command(subcommand)]
     Bench(crate::bench::Bench),
@@ -82,6 +99,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Bench(bench) => crate::bench::run(bench).await,
+        Command::Projections { database, command } => {
+            let db = connect(&database).await?;
+            let result = crate::commands::projections::run(&db, command).await;
+            db.close().await;
+            result
+        }
+        Command::Keys { database, command } => {
+            let db = connect(&database).await?;
+            let result = crate::commands::keys::run(&db, command).await;
+            db.close().await;
+            result
+        }
         Command::Migrate(args) => {
             let db = connect(&args).await?;
             tracing::info!(backend = ?db.backend(), "migrations applied");
@@ -104,11 +133,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(addr = %listener.local_addr()?, backend = ?db.backend(), "serving");
-    let app = http::router(http::AppState::new(db.clone(), args.webhook.settings()));
-    axum::serve(listener, app)
+    let state = http::AppState::new(db.clone(), args.webhook.settings());
+    let workers = Workers::start(&state.store);
+    axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    workers.stop().await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

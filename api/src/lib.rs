@@ -2,7 +2,9 @@
 
 pub mod bench;
 pub mod cli;
+pub mod commands;
 pub mod http;
 pub mod hubspot;
 pub mod secret;
 pub mod telemetry;
+pub mod workers;

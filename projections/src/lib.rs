@@ -1,8 +1,11 @@
 //! healthscore's storage layer: the event log on SQLite or PostgreSQL, the projectors that follow
 //! it and the read models they keep.
 
+pub mod api_keys;
 pub mod db;
 pub mod error;
+pub mod projector;
+pub mod read_models;
 pub mod recorder;
 pub mod store;
 

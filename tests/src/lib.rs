@@ -6,6 +6,7 @@
 
 use std::future::Future;
 
+pub mod dump;
 pub mod server;
 
 use healthscore_projections::Db;

@@ -2,8 +2,12 @@
 
 use healthscore_api::http::{AppState, WebhookSettings, router};
 use healthscore_api::secret::Secret;
+use healthscore_api::workers::Workers;
 use healthscore_domain::hubspot::{sign_v1, sign_v2, sign_v3};
+use healthscore_domain::ids::PortalId;
 use healthscore_projections::Db;
+use healthscore_projections::api_keys;
+use healthscore_projections::projector::Projector;
 
 /// The client secret test servers accept.
 pub const SECRET: &str = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
@@ -19,6 +23,7 @@ pub struct TestServer {
     /// A plain HTTP client.
     pub client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
+    workers: Option<Workers>,
 }
 
 impl TestServer {
@@ -45,11 +50,13 @@ impl TestServer {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
+        let workers = Some(Workers::start(&state.store));
         TestServer {
             base,
             state,
             client: reqwest::Client::new(),
             task,
+            workers,
         }
     }
 
@@ -86,6 +93,44 @@ impl TestServer {
             )
             .header("X-HubSpot-Signature-Version", "v2")
             .body(body.to_string())
+    }
+}
+
+impl TestServer {
+    /// Creates an API key for `portal`.
+    pub async fn key(&self, portal: u64) -> String {
+        api_keys::create(&self.state.db, PortalId(portal), "test")
+            .await
+            .expect("key")
+            .key
+    }
+
+    /// GETs `path` with `key`.
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// Waits until the read models include everything appended so far.
+    pub async fn projected(&self) {
+        let head = self.state.store.head().await.expect("head");
+        let projector = Projector::new(self.state.store.clone());
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while projector.checkpoint().await.expect("checkpoint") < head {
+            assert!(tokio::time::Instant::now() < deadline, "projection stalled");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stops the background workers (the HTTP server keeps answering).
+    pub async fn stop_workers(&mut self) {
+        if let Some(workers) = self.workers.take() {
+            workers.stop().await;
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The HTTP API: the router, its shared state and the middleware stack.
 
+pub mod auth;
 mod health;
+pub mod objects;
 pub mod problem;
 pub mod webhook;
 
@@ -33,6 +35,8 @@ pub struct WebhookSettings {
 pub struct AppState {
     /// The database.
     pub db: Db,
+    /// The event log (one instance per process, so appends wake local projectors).
+    pub store: EventStore,
     /// Records HubSpot facts into the event log.
     pub recorder: Arc<Recorder>,
     /// Webhook verification settings.
@@ -42,9 +46,11 @@ pub struct AppState {
 impl AppState {
     /// State over a connected, migrated database.
     pub fn new(db: Db, webhook: WebhookSettings) -> Self {
-        let recorder = Arc::new(Recorder::start(EventStore::new(db.clone())));
+        let store = EventStore::new(db.clone());
+        let recorder = Arc::new(Recorder::start(store.clone()));
         Self {
             db,
+            store,
             recorder,
             webhook: Arc::new(webhook),
         }
@@ -59,6 +65,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/customers/{id}", get(objects::customer))
+        .route("/companies/{id}", get(objects::company))
+        .route("/deals/{id}", get(objects::deal))
         .merge(webhooks)
         .with_state(state)
         .layer(TraceLayer::new_for_http())

@@ -1,0 +1,4 @@
+//! Implementations of the maintenance subcommands.
+
+pub mod keys;
+pub mod projections;

@@ -1,0 +1,130 @@
+//! Per-portal API keys. A key is 32 random bytes shown once; only its SHA-256 is stored, so a
+//! database leak reveals no usable key. Lookups go by hash, so no key comparison is done in code.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use healthscore_domain::ids::PortalId;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::store::now_ms;
+use crate::{on_reader, on_writer};
+
+/// The prefix every key starts with (so leaked keys are recognisable by secret scanners).
+pub const KEY_PREFIX: &str = "hsk_";
+
+/// A key as listed: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiKeyInfo {
+    /// Public identifier (for `keys revoke`).
+    pub id: String,
+    /// The portal the key can see.
+    pub portal: PortalId,
+    /// A label.
+    pub name: String,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+    /// Revocation time, epoch ms.
+    pub revoked_at: Option<i64>,
+}
+
+/// A freshly created key: the only time the secret exists outside the caller's hands.
+#[derive(Debug)]
+pub struct CreatedKey {
+    /// What is stored.
+    pub info: ApiKeyInfo,
+    /// The bearer token to hand to the user.
+    pub key: String,
+}
+
+fn hash(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+/// Creates a key for `portal`.
+pub async fn create(db: &Db, portal: PortalId, name: &str) -> Result<CreatedKey, StoreError> {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
+    let mut id_bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut id_bytes);
+    let info = ApiKeyInfo {
+        id: hex_string(&id_bytes),
+        portal,
+        name: name.to_string(),
+        created_at: now_ms(),
+        revoked_at: None,
+    };
+    on_writer!(db, pool => {
+        sqlx::query(
+            "INSERT INTO api_keys (id, portal_id, name, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(info.id.as_str())
+        .bind(portal.0 as i64)
+        .bind(info.name.as_str())
+        .bind(hash(&key))
+        .bind(info.created_at)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })?;
+    Ok(CreatedKey { info, key })
+}
+
+/// Every key, newest first.
+pub async fn list(db: &Db) -> Result<Vec<ApiKeyInfo>, StoreError> {
+    on_reader!(db, pool => {
+        let rows = sqlx::query(
+            "SELECT id, portal_id, name, created_at, revoked_at FROM api_keys ORDER BY created_at DESC",
+        )
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ApiKeyInfo {
+                    id: row.try_get("id")?,
+                    portal: PortalId(row.try_get::<i64, _>("portal_id")? as u64),
+                    name: row.try_get("name")?,
+                    created_at: row.try_get("created_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                })
+            })
+            .collect()
+    })
+}
+
+/// Revokes key `id`; false when no live key has that id.
+pub async fn revoke(db: &Db, id: &str) -> Result<bool, StoreError> {
+    let done = on_writer!(db, pool => {
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(done == 1)
+}
+
+/// The portal of a live key, or None.
+pub async fn authenticate(db: &Db, key: &str) -> Result<Option<PortalId>, StoreError> {
+    if !key.starts_with(KEY_PREFIX) {
+        return Ok(None);
+    }
+    on_reader!(db, pool => {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT portal_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash(key))
+        .fetch_optional(pool)
+        .await?;
+        Ok(row.map(|(portal,)| PortalId(portal as u64)))
+    })
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,338 @@
+//! Webhooks in, read models out, through the real HTTP server, on SQLite and PostgreSQL.
+
+use healthscore_projections::EventStore;
+use healthscore_projections::projector::Projector;
+use healthscore_tests::dump;
+use healthscore_tests::server::TestServer;
+use healthscore_tests::{TestDb, on_both_backends};
+use serde_json::{Value, json};
+
+const PORTAL: u64 = 62515;
+
+fn event(portal: u64, id: u64, kind: &str, object_id: u64, at: i64, extra: Value) -> Value {
+    let mut event = json!({
+        "eventId": id, "subscriptionId": 7, "portalId": portal, "appId": 1,
+        "occurredAt": at, "subscriptionType": kind, "attemptNumber": 0, "objectId": object_id,
+    });
+    if let (Some(target), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+        target.extend(extra.clone());
+    }
+    event
+}
+
+fn set(
+    portal: u64,
+    id: u64,
+    kind: &str,
+    object_id: u64,
+    at: i64,
+    name: &str,
+    value: &str,
+) -> Value {
+    event(
+        portal,
+        id,
+        kind,
+        object_id,
+        at,
+        json!({"propertyName": name, "propertyValue": value}),
+    )
+}
+
+fn associate(id: u64, kind: &str, from: u64, to: u64, association: &str, at: i64) -> Value {
+    event(
+        PORTAL,
+        id,
+        kind,
+        from,
+        at,
+        json!({
+        "associationType": association, "fromObjectId": from, "toObjectId": to,
+        "associationRemoved": false}),
+    )
+}
+
+/// A small portal: a customer at a company with a deal, a contact without email, another portal.
+fn story() -> Vec<Value> {
+    vec![
+        event(PORTAL, 1, "contact.creation", 101, 1_000, json!({})),
+        set(
+            PORTAL,
+            2,
+            "contact.propertyChange",
+            101,
+            2_000,
+            "email",
+            "ada@example.com",
+        ),
+        set(
+            PORTAL,
+            3,
+            "contact.propertyChange",
+            101,
+            2_000,
+            "firstname",
+            "Ada",
+        ),
+        set(
+            PORTAL,
+            4,
+            "contact.propertyChange",
+            101,
+            5_000,
+            "lifecyclestage",
+            "customer",
+        ),
+        // Arrives later but happened earlier: must not win.
+        set(
+            PORTAL,
+            5,
+            "contact.propertyChange",
+            101,
+            4_000,
+            "lifecyclestage",
+            "lead",
+        ),
+        event(PORTAL, 6, "company.creation", 301, 1_000, json!({})),
+        set(
+            PORTAL,
+            7,
+            "company.propertyChange",
+            301,
+            1_500,
+            "name",
+            "Analytical Engines",
+        ),
+        event(PORTAL, 8, "deal.creation", 201, 1_000, json!({})),
+        set(
+            PORTAL,
+            9,
+            "deal.propertyChange",
+            201,
+            1_200,
+            "dealname",
+            "Renewal",
+        ),
+        set(
+            PORTAL,
+            10,
+            "deal.propertyChange",
+            201,
+            1_300,
+            "amount",
+            "1000",
+        ),
+        associate(
+            11,
+            "contact.associationChange",
+            101,
+            301,
+            "CONTACT_TO_COMPANY",
+            3_000,
+        ),
+        associate(
+            12,
+            "deal.associationChange",
+            201,
+            101,
+            "DEAL_TO_CONTACT",
+            3_000,
+        ),
+        event(PORTAL, 13, "contact.creation", 102, 1_000, json!({})),
+        event(77, 14, "contact.creation", 101, 1_000, json!({})),
+        set(
+            77,
+            15,
+            "contact.propertyChange",
+            101,
+            2_000,
+            "email",
+            "other-portal@example.com",
+        ),
+    ]
+}
+
+async fn send_story(server: &TestServer) {
+    for chunk in story().chunks(4) {
+        let response = server
+            .deliver(&Value::Array(chunk.to_vec()).to_string())
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+}
+
+async fn deliver_story(server: &TestServer) {
+    send_story(server).await;
+    server.projected().await;
+}
+
+async fn webhooks_in_read_models_out(t: TestDb) {
+    let server = TestServer::start(t.db).await;
+    deliver_story(&server).await;
+    let key = server.key(PORTAL).await;
+
+    let customer: Value = server
+        .get("/customers/101", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(customer["id"], "101");
+    assert_eq!(customer["name"], "Ada");
+    assert_eq!(customer["properties"]["email"], "ada@example.com");
+    assert_eq!(
+        customer["properties"]["lifecyclestage"], "customer",
+        "latest occurredAt wins"
+    );
+    assert_eq!(customer["created_at"], "1970-01-01T00:00:01.000Z");
+    let associations = customer["associations"].as_array().expect("array");
+    assert!(
+        associations
+            .contains(&json!({"type": "company", "id": "301", "name": "Analytical Engines"}))
+    );
+    assert!(associations.contains(&json!({"type": "deal", "id": "201", "name": "Renewal"})));
+
+    let company: Value = server
+        .get("/companies/301", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        company["associations"],
+        json!([{"type": "contact", "id": "101", "name": "Ada"}])
+    );
+    let deal: Value = server
+        .get("/deals/201", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(deal["properties"]["amount"], "1000");
+
+    assert_eq!(
+        server.get("/customers/102", &key).await.status(),
+        404,
+        "no email: not a customer"
+    );
+    assert_eq!(server.get("/customers/999", &key).await.status(), 404);
+    assert_eq!(server.get("/deals/not-a-number", &key).await.status(), 404);
+}
+
+async fn a_key_sees_only_its_portal_and_requests_without_one_are_refused(t: TestDb) {
+    let server = TestServer::start(t.db).await;
+    deliver_story(&server).await;
+    let other: Value = server
+        .get("/customers/101", &server.key(77).await)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(other["properties"]["email"], "other-portal@example.com");
+    let third_portal = server.key(5).await;
+    assert_eq!(
+        server.get("/customers/101", &third_portal).await.status(),
+        404
+    );
+    assert_eq!(
+        server.get("/companies/301", &third_portal).await.status(),
+        404
+    );
+
+    let anonymous = server
+        .client
+        .get(format!("{}/customers/101", server.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        server.get("/customers/101", "hsk_forged").await.status(),
+        401
+    );
+    let key = server.key(PORTAL).await;
+    let id = healthscore_projections::api_keys::list(&server.state.db)
+        .await
+        .expect("list")[0]
+        .id
+        .clone();
+    assert!(
+        healthscore_projections::api_keys::revoke(&server.state.db, &id)
+            .await
+            .expect("revoke")
+    );
+    let revoked = healthscore_projections::api_keys::list(&server.state.db)
+        .await
+        .expect("list");
+    assert!(revoked.iter().any(|k| k.revoked_at.is_some()));
+    let _ = key;
+}
+
+async fn a_privacy_deletion_erases_the_read_models_too(t: TestDb) {
+    let server = TestServer::start(t.db.clone()).await;
+    deliver_story(&server).await;
+    let erase = json!([event(
+        PORTAL,
+        99,
+        "contact.privacyDeletion",
+        101,
+        9_000,
+        json!({})
+    )]);
+    assert_eq!(server.deliver(&erase.to_string()).await.status(), 200);
+    server.projected().await;
+    let key = server.key(PORTAL).await;
+    assert_eq!(server.get("/customers/101", &key).await.status(), 404);
+    let rows = dump::read_models(&t.db).await.join("\n");
+    assert!(
+        !rows.contains("ada@example.com") && !rows.contains("|Ada|"),
+        "{rows}"
+    );
+}
+
+async fn a_rebuild_gives_exactly_the_live_read_models(t: TestDb) {
+    let server = TestServer::start(t.db.clone()).await;
+    deliver_story(&server).await;
+    let live = dump::read_models(&t.db).await;
+    assert!(live.len() > 20);
+    let replayed = Projector::new(EventStore::new(t.db.clone()))
+        .rebuild(|_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(
+        replayed as i64,
+        EventStore::new(t.db.clone()).head().await.expect("head")
+    );
+    assert_eq!(dump::read_models(&t.db).await, live);
+}
+
+async fn two_projector_instances_apply_each_event_once(t: TestDb) {
+    let mut server = TestServer::start(t.db.clone()).await;
+    server.stop_workers().await;
+    send_story(&server).await;
+    let store = EventStore::new(t.db.clone());
+    // Two instances race over the same log; property_history's key (position, name) would
+    // reject any event applied twice, failing a step.
+    let (a, b) = (Projector::new(store.clone()), Projector::new(store.clone()));
+    let (ra, rb) = tokio::join!(a.catch_up(|_| {}), b.catch_up(|_| {}));
+    let applied = ra.expect("instance a") + rb.expect("instance b");
+    assert_eq!(
+        applied as i64,
+        store.head().await.expect("head"),
+        "each event applied once"
+    );
+    let shared = dump::read_models(&t.db).await;
+    Projector::new(store)
+        .rebuild(|_| {})
+        .await
+        .expect("single instance");
+    assert_eq!(dump::read_models(&t.db).await, shared);
+}
+
+on_both_backends!(
+    webhooks_in_read_models_out,
+    a_key_sees_only_its_portal_and_requests_without_one_are_refused,
+    a_privacy_deletion_erases_the_read_models_too,
+    a_rebuild_gives_exactly_the_live_read_models,
+    two_projector_instances_apply_each_event_once,
+);

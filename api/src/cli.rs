@@ -68,6 +68,9 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
     #[command(flatten)]
     pub webhook: WebhookArgs,
+    /// How often every customer is rescored (recency decays with time alone): 90s, 10m, 1h.
+    #[arg(long, env = "HEALTHSCORE_RESCORE_INTERVAL", default_value = "10m", value_parser = crate::workers::parse_interval)]
+    pub rescore_interval: std::time::Duration,
 }
 
 /// Webhook verification.
@@ -134,7 +137,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(addr = %listener.local_addr()?, backend = ?db.backend(), "serving");
     let state = http::AppState::new(db.clone(), args.webhook.settings());
-    let workers = Workers::start(&state.store);
+    let workers = Workers::start(&state, args.rescore_interval);
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod http;
 pub mod hubspot;
+pub mod scoring;
 pub mod secret;
 pub mod telemetry;
 pub mod workers;

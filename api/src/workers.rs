@@ -1,9 +1,14 @@
-//! The background work `serve` runs beside the HTTP API: the read-model projector.
+//! The background work `serve` runs beside the HTTP API: the read-model projector and the
+//! score refresher.
 
-use healthscore_projections::EventStore;
+use std::time::Duration;
+
 use healthscore_projections::projector::Projector;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use crate::http::AppState;
+use crate::scoring::refresh::Refresher;
 
 /// Running background tasks; [`Workers::stop`] ends them.
 #[derive(Debug)]
@@ -13,10 +18,21 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts every worker over `store`.
-    pub fn start(store: &EventStore) -> Self {
+    /// Starts every worker over `state`'s log; every customer is rescored each `rescore_interval`.
+    pub fn start(state: &AppState, rescore_interval: Duration) -> Self {
         let (shutdown, stop) = watch::channel(false);
-        let tasks = vec![tokio::spawn(Projector::new(store.clone()).run(stop))];
+        let refresher = Refresher {
+            db: state.db.clone(),
+            store: state.store.clone(),
+            scoring: state.scoring.clone(),
+            configs: state.configs.clone(),
+            config_changed: state.config_changed.clone(),
+            interval: rescore_interval,
+        };
+        let tasks = vec![
+            tokio::spawn(Projector::new(state.store.clone()).run(stop.clone())),
+            tokio::spawn(refresher.run(stop)),
+        ];
         Self { shutdown, tasks }
     }
 
@@ -26,5 +42,28 @@ impl Workers {
         for task in self.tasks {
             let _ = task.await;
         }
+    }
+}
+
+/// Parses `90s`, `10m`, `1h` (a bare number is seconds).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 10m or 1h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?} is not a duration like 90s, 10m or 1h")),
+    };
+    if seconds == 0 {
+        Err("the interval must be positive".into())
+    } else {
+        Ok(Duration::from_secs(seconds))
     }
 }

@@ -2,6 +2,9 @@
 //! payloads and the scoring math. No I/O and no clock reads: time is always passed in.
 
 pub mod crm_object;
+pub mod customer_health;
 pub mod hubspot;
 pub mod ids;
 pub mod scoring;
+pub mod scoring_config;
+pub mod sync_run;

@@ -7,6 +7,7 @@ pub mod error;
 pub mod projector;
 pub mod read_models;
 pub mod recorder;
+pub mod scoring;
 pub mod store;
 
 pub use db::{Backend, Db};

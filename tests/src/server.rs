@@ -50,7 +50,7 @@ impl TestServer {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
-        let workers = Some(Workers::start(&state.store));
+        let workers = Some(Workers::start(&state, std::time::Duration::from_secs(600)));
         TestServer {
             base,
             state,

@@ -1,9 +1,13 @@
 //! The HTTP API: the router, its shared state and the middleware stack.
 
 pub mod auth;
+pub mod config;
 mod health;
+pub mod listing;
 pub mod objects;
+pub mod preview;
 pub mod problem;
+pub mod scores;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -19,6 +23,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use healthscore_projections::scoring::service::ScoringService;
+use tokio::sync::Notify;
+
+use crate::scoring::configs::Configs;
 use crate::secret::Secret;
 
 /// How webhook requests are verified.
@@ -41,6 +49,12 @@ pub struct AppState {
     pub recorder: Arc<Recorder>,
     /// Webhook verification settings.
     pub webhook: Arc<WebhookSettings>,
+    /// Scores computed from the log.
+    pub scoring: ScoringService,
+    /// Scoring configurations.
+    pub configs: Arc<Configs>,
+    /// Signalled when a configuration changes (rescore everyone).
+    pub config_changed: Arc<Notify>,
 }
 
 impl AppState {
@@ -50,9 +64,12 @@ impl AppState {
         let recorder = Arc::new(Recorder::start(store.clone()));
         Self {
             db,
-            store,
             recorder,
             webhook: Arc::new(webhook),
+            scoring: ScoringService::new(store.clone()),
+            configs: Arc::new(Configs::new(&store)),
+            config_changed: Arc::default(),
+            store,
         }
     }
 }
@@ -65,7 +82,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/customers", get(listing::list))
         .route("/customers/{id}", get(objects::customer))
+        .route("/customers/{id}/score", get(scores::score))
+        .route("/customers/{id}/score/history", get(scores::history))
+        .route("/scores/summary", get(listing::summary))
+        .route("/scoring/config", get(config::get).put(config::put))
+        .route("/scoring/config/versions", get(config::versions))
+        .route("/scoring/preview", post(preview::preview))
         .route("/companies/{id}", get(objects::company))
         .route("/deals/{id}", get(objects::deal))
         .merge(webhooks)

@@ -1,0 +1,113 @@
+//! `GET`/`PUT /scoring/config` (with `ETag` / `If-Match`) and `GET /scoring/config/versions`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use healthscore_domain::scoring_config::ScoringConfigError;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::Portal;
+use super::problem::ApiError;
+use crate::scoring::configs::UpdateError;
+
+fn with_etag(version: u32, body: Value) -> Response {
+    let mut response = Json(body).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// The current configuration; its version is the `ETag`.
+pub async fn get(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+) -> Result<Response, ApiError> {
+    let configs = state
+        .configs
+        .load(portal)
+        .await
+        .map_err(ApiError::internal)?;
+    let version = configs.current_version();
+    Ok(with_etag(
+        version,
+        json!({"version": version, "config": configs.current()}),
+    ))
+}
+
+/// Every version, oldest first.
+pub async fn versions(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+) -> Result<Json<Value>, ApiError> {
+    let configs = state
+        .configs
+        .load(portal)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        json!({"current_version": configs.current_version(), "versions": configs.versions()}),
+    ))
+}
+
+/// Accepts a new version (422 naming each bad field; 412 when `If-Match` is stale).
+pub async fn put(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let expected = match headers.get(header::IF_MATCH) {
+        Some(value) => Some(parse_if_match(value)?),
+        None => None,
+    };
+    let config: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    let now = chrono::Utc::now();
+    match state.configs.update(portal, config, expected, now).await {
+        Ok(version) => {
+            state.config_changed.notify_one();
+            let configs = state
+                .configs
+                .load(portal)
+                .await
+                .map_err(ApiError::internal)?;
+            let mut response = with_etag(
+                version,
+                json!({"version": version, "config": configs.current()}),
+            );
+            *response.status_mut() = StatusCode::OK;
+            Ok(response)
+        }
+        Err(UpdateError::Refused(ScoringConfigError::Invalid(fields))) => {
+            let errors = serde_json::to_value(&fields).map_err(ApiError::internal)?;
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the configuration is invalid",
+            )
+            .with_errors(errors))
+        }
+        Err(UpdateError::Refused(error @ ScoringConfigError::VersionMismatch { .. })) => Err(
+            ApiError::new(StatusCode::PRECONDITION_FAILED, error.to_string()),
+        ),
+        Err(UpdateError::Concurrent) => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "the configuration changed concurrently; fetch it again",
+        )),
+        Err(UpdateError::Store(error)) => Err(ApiError::internal(error)),
+    }
+}
+
+/// `If-Match: "3"` (or `3`, or `W/"3"`) to version 3.
+fn parse_if_match(value: &HeaderValue) -> Result<u32, ApiError> {
+    let text = value.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            format!("If-Match {text:?} names no version"),
+        )
+    })
+}

@@ -1,0 +1,140 @@
+//! `GET /customers` (filtered, sorted, cursor-paginated) and `GET /scores/summary`, both from
+//! the materialized current scores.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use healthscore_projections::read_models::queries::rfc3339;
+use healthscore_projections::scoring::materialized::{self, ListFilter, ScoreRow, Sort, SortKey};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::Portal;
+use super::problem::ApiError;
+
+/// `?band=&status=&min_score=&max_score=&sort=&limit=&cursor=`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    band: Option<String>,
+    status: Option<String>,
+    min_score: Option<Decimal>,
+    max_score: Option<Decimal>,
+    sort: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn tenths(score: Decimal) -> i64 {
+    (score * Decimal::TEN).round().to_i64().unwrap_or_default()
+}
+
+/// The score of a row as a JSON number with one decimal.
+pub fn score_of(row: &ScoreRow) -> Value {
+    row.score_tenths
+        .map_or(Value::Null, |t| json!(Decimal::new(t, 1)))
+}
+
+fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
+    let one_of = |field: &str, value: &Option<String>, allowed: &[&str]| match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::bad_request(format!(
+            "{field} must be one of {}",
+            allowed.join(", ")
+        ))),
+        _ => Ok(value.clone()),
+    };
+    let sort = match query.sort.as_deref() {
+        None | Some("-score") => Sort::ScoreDesc,
+        Some("score") => Sort::ScoreAsc,
+        Some("name") => Sort::Name,
+        Some(_) => return Err(ApiError::bad_request("sort must be score, -score or name")),
+    };
+    let after = match &query.cursor {
+        Some(cursor) => Some(decode_cursor(cursor)?),
+        None => None,
+    };
+    Ok(ListFilter {
+        band: one_of("band", &query.band, &["healthy", "at_risk", "critical"])?,
+        status: one_of("status", &query.status, &["scored", "insufficient_data"])?,
+        min_tenths: query.min_score.map(tenths),
+        max_tenths: query.max_score.map(tenths),
+        sort,
+        limit: query.limit.unwrap_or(50).clamp(1, 500),
+        after,
+    })
+}
+
+fn encode_cursor(key: &SortKey, id: u64) -> String {
+    URL_SAFE_NO_PAD.encode(json!([key, id]).to_string())
+}
+
+fn decode_cursor(cursor: &str) -> Result<(SortKey, u64), ApiError> {
+    let bad = || ApiError::bad_request("cursor is not one this API gave out");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
+}
+
+/// `GET /customers`.
+pub async fn list(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = filter(&query)?;
+    let rows = materialized::list(&state.db, portal, &filter)
+        .await
+        .map_err(ApiError::internal)?;
+    let next_cursor = (rows.len() as i64 == filter.limit).then(|| {
+        rows.last().map(|row| {
+            let key = match filter.sort {
+                Sort::Name => SortKey::Name(row.name.clone()),
+                _ => SortKey::Score(row.score_tenths.unwrap_or(-1)),
+            };
+            encode_cursor(&key, row.customer_id)
+        })
+    });
+    let customers: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "id": row.customer_id.to_string(), "email": row.email, "name": row.name,
+                "score": score_of(row), "band": row.band, "status": row.status,
+                "config_version": row.config_version, "scored_at": rfc3339(row.scored_at),
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({"customers": customers, "next_cursor": next_cursor.flatten()}),
+    ))
+}
+
+/// `GET /scores/summary`.
+pub async fn summary(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+) -> Result<Json<Value>, ApiError> {
+    let rows = materialized::all(&state.db, portal)
+        .await
+        .map_err(ApiError::internal)?;
+    let count = |band: &str| {
+        rows.iter()
+            .filter(|r| r.band.as_deref() == Some(band))
+            .count()
+    };
+    let scored: Vec<i64> = rows.iter().filter_map(|r| r.score_tenths).collect();
+    let mean = (!scored.is_empty()).then(|| {
+        (Decimal::from(scored.iter().sum::<i64>()) / Decimal::from(scored.len()) / Decimal::TEN)
+            .round_dp(1)
+    });
+    let as_of = rows.iter().map(|r| r.scored_at).max().map(rfc3339);
+    Ok(Json(json!({
+        "as_of": as_of,
+        "customers": rows.len(),
+        "bands": {"healthy": count("healthy"), "at_risk": count("at_risk"), "critical": count("critical")},
+        "insufficient_data": rows.iter().filter(|r| r.status == "insufficient_data").count(),
+        "mean_score": mean,
+    })))
+}

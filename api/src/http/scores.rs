@@ -1,0 +1,166 @@
+//! Scores: one customer's (at any time, with any configuration version) and its history,
+//! computed from the log.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use healthscore_domain::ids::PortalId;
+use healthscore_domain::scoring::{ScoreReport, ScoringConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::Portal;
+use super::problem::ApiError;
+
+/// At most this many points in a history.
+const MAX_HISTORY_POINTS: i64 = 366;
+
+/// `?as_of=&config_version=`.
+#[derive(Debug, Deserialize)]
+pub struct ScoreQuery {
+    as_of: Option<String>,
+    config_version: Option<u32>,
+}
+
+/// A score as the API returns it.
+#[derive(Debug, Serialize)]
+pub struct ScoreResponse {
+    customer_id: String,
+    as_of: String,
+    config_version: u32,
+    #[serde(flatten)]
+    report: ScoreReport,
+}
+
+/// Parses an RFC 3339 time (400 otherwise).
+pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "{field} must be an RFC 3339 time, e.g. 2026-11-23T00:00:00Z"
+            ))
+        })
+}
+
+/// The configuration of `version` (current when None) and its number.
+pub async fn config_for(
+    state: &AppState,
+    portal: PortalId,
+    version: Option<u32>,
+) -> Result<(u32, ScoringConfig), ApiError> {
+    let configs = state
+        .configs
+        .load(portal)
+        .await
+        .map_err(ApiError::internal)?;
+    let version = version.unwrap_or(configs.current_version());
+    let config = configs.version(version).cloned().ok_or_else(|| {
+        ApiError::not_found(format!("no scoring configuration version {version}"))
+    })?;
+    Ok((version, config))
+}
+
+fn customer_id(id: &str) -> Result<u64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("no customer {id}")))
+}
+
+/// `GET /customers/{id}/score`.
+pub async fn score(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    Path(id): Path<String>,
+    Query(query): Query<ScoreQuery>,
+) -> Result<Json<ScoreResponse>, ApiError> {
+    let at = match &query.as_of {
+        Some(text) => parse_time("as_of", text)?,
+        None => Utc::now(),
+    };
+    let (version, config) = config_for(&state, portal, query.config_version).await?;
+    let contact = customer_id(&id)?;
+    state.scoring.catch_up().await.map_err(ApiError::internal)?;
+    let report = state
+        .scoring
+        .score(portal, contact, at, &config)
+        .ok_or_else(|| ApiError::not_found(format!("no customer {id} at {}", at.to_rfc3339())))?;
+    Ok(Json(ScoreResponse {
+        customer_id: id,
+        as_of: at.to_rfc3339(),
+        config_version: version,
+        report,
+    }))
+}
+
+/// `?from=&to=&step=&config_version=`.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+    config_version: Option<u32>,
+}
+
+/// `1d`, `12h`, `1w` to a duration.
+fn parse_step(text: &str) -> Result<Duration, ApiError> {
+    let bad = || ApiError::bad_request("step must look like 1d, 12h or 1w");
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let step = match unit {
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        "w" => Duration::weeks(n),
+        _ => return Err(bad()),
+    };
+    if n <= 0 { Err(bad()) } else { Ok(step) }
+}
+
+/// `GET /customers/{id}/score/history`: the score at each step from `from` to `to`.
+pub async fn history(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    Path(id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let to = match &query.to {
+        Some(text) => parse_time("to", text)?,
+        None => Utc::now(),
+    };
+    let from = match &query.from {
+        Some(text) => parse_time("from", text)?,
+        None => to - Duration::days(30),
+    };
+    let step = parse_step(query.step.as_deref().unwrap_or("1d"))?;
+    if from > to {
+        return Err(ApiError::bad_request("from must not be after to"));
+    }
+    let points = (to - from).num_milliseconds() / step.num_milliseconds() + 1;
+    if points > MAX_HISTORY_POINTS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "{points} points requested; at most {MAX_HISTORY_POINTS} (widen step or narrow from/to)"
+            ),
+        ));
+    }
+    let (version, config) = config_for(&state, portal, query.config_version).await?;
+    let contact = customer_id(&id)?;
+    state.scoring.catch_up().await.map_err(ApiError::internal)?;
+    let series: Vec<Value> = (0..points)
+        .map(|i| {
+            let at = from + step * i32::try_from(i).unwrap_or(i32::MAX);
+            match state.scoring.score(portal, contact, at, &config) {
+                Some(report) => serde_json::json!({
+                    "as_of": at.to_rfc3339(), "status": report.status, "score": report.score,
+                    "band": report.band, "coverage": report.coverage,
+                }),
+                None => serde_json::json!({"as_of": at.to_rfc3339(), "status": "not_a_customer"}),
+            }
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"customer_id": id, "config_version": version, "points": series}),
+    ))
+}

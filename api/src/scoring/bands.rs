@@ -1,0 +1,145 @@
+//! Recording `CustomerBandChanged`: each customer's band lives in a `customer_health` aggregate
+//! (one stream per customer); a refresh records a change only where the aggregate agrees the
+//! band moved. The last band seen is kept in memory so unchanged customers cost nothing.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use cqrs_es::{Aggregate, DomainEvent};
+use healthscore_domain::customer_health::{CustomerHealth, CustomerHealthCommand};
+use healthscore_domain::ids::PortalId;
+use healthscore_domain::scoring::Band;
+use healthscore_projections::scoring::materialized::{self, ScoreRow};
+use healthscore_projections::{AppendBatch, EventStore, NewEvent, StoreError};
+use rust_decimal::Decimal;
+
+/// Attempts when another instance records the same change first.
+const MAX_ATTEMPTS: usize = 3;
+
+/// The last band recorded per customer, and how to record the next.
+pub struct BandChanges {
+    store: EventStore,
+    last: HashMap<PortalId, HashMap<u64, Option<String>>>,
+}
+
+fn parse_band(name: Option<&str>) -> Option<Band> {
+    match name {
+        Some("healthy") => Some(Band::Healthy),
+        Some("at_risk") => Some(Band::AtRisk),
+        Some("critical") => Some(Band::Critical),
+        _ => None,
+    }
+}
+
+fn stream_id(portal: PortalId, id: u64) -> String {
+    format!("{portal}/customer_health/{id}")
+}
+
+impl BandChanges {
+    /// Starts empty; each portal's last bands are read from `customer_scores` on first use.
+    pub fn new(store: EventStore) -> Self {
+        Self {
+            store,
+            last: HashMap::new(),
+        }
+    }
+
+    /// Records the band changes among `rows` (new scores) for `portal`.
+    pub async fn record(
+        &mut self,
+        portal: PortalId,
+        rows: &[ScoreRow],
+        gone: &[u64],
+        version: u32,
+    ) -> anyhow::Result<()> {
+        if !self.last.contains_key(&portal) {
+            let stored = materialized::all(self.store.db(), portal).await?;
+            self.last.insert(
+                portal,
+                stored
+                    .into_iter()
+                    .map(|r| (r.customer_id, r.band))
+                    .collect(),
+            );
+        }
+        let last = self.last.entry(portal).or_default();
+        let moved: Vec<&ScoreRow> = rows
+            .iter()
+            .filter(|r| last.get(&r.customer_id) != Some(&r.band))
+            .collect();
+        if !moved.is_empty() {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match append_changes(&self.store, portal, &moved, version).await {
+                    Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => continue,
+                    other => break other?,
+                }
+            }
+        }
+        for row in rows {
+            last.insert(row.customer_id, row.band.clone());
+        }
+        for id in gone {
+            last.remove(id);
+        }
+        Ok(())
+    }
+}
+
+/// Loads the moved customers' aggregates and appends what they decide, in one batch.
+async fn append_changes(
+    store: &EventStore,
+    portal: PortalId,
+    moved: &[&ScoreRow],
+    version: u32,
+) -> Result<(), StoreError> {
+    let streams: Vec<String> = moved
+        .iter()
+        .map(|r| stream_id(portal, r.customer_id))
+        .collect();
+    let mut aggregates: HashMap<String, (CustomerHealth, i64)> = HashMap::new();
+    for chunk in streams.chunks(500) {
+        for recorded in store.read_streams(chunk).await? {
+            let entry = aggregates
+                .entry(recorded.event.stream_id.clone())
+                .or_default();
+            entry
+                .0
+                .apply(serde_json::from_value(recorded.event.payload)?);
+            entry.1 = recorded.event.sequence;
+        }
+    }
+    let now = Utc::now();
+    let mut batch = AppendBatch::default();
+    for (row, stream) in moved.iter().zip(streams) {
+        let (aggregate, sequence) = aggregates.entry(stream.clone()).or_default();
+        let command = CustomerHealthCommand::RecordScore {
+            band: parse_band(row.band.as_deref()),
+            score: row.score_tenths.map(|t| Decimal::new(t, 1)),
+            config_version: version,
+            scored_at: now,
+        };
+        let events = match aggregate.decide(command) {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(%error, customer = row.customer_id, "band change refused");
+                continue;
+            }
+        };
+        for event in events {
+            *sequence += 1;
+            batch.events.push(NewEvent {
+                stream_id: stream.clone(),
+                stream_type: CustomerHealth::TYPE.to_string(),
+                sequence: *sequence,
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload: serde_json::to_value(&event)?,
+                metadata: serde_json::json!({"source": "scoring"}),
+                occurred_at: now.timestamp_millis(),
+            });
+        }
+    }
+    store.append(&batch).await.map(|_| ())
+}

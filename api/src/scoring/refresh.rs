@@ -1,0 +1,168 @@
+//! Keeping `customer_scores` current: the customers an event touches (through their companies
+//! and deals too) are rescored as soon as it is in the log; every customer is rescored when a
+//! configuration changes and on a timer, because recency decays with time alone.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use healthscore_domain::ids::{ObjectType, PortalId};
+use healthscore_domain::scoring::{Band, ScoreReport, ScoringConfig, score_customer};
+use healthscore_projections::read_models::queries::display_name;
+use healthscore_projections::scoring::materialized::{self, ScoreRow};
+use healthscore_projections::scoring::service::ScoringService;
+use healthscore_projections::{Db, EventStore};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use tokio::sync::{Notify, watch};
+
+use super::bands::BandChanges;
+use super::configs::Configs;
+
+/// How often a follower looks at the log when no wake-up arrives (other instances' appends).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The refresh loop's dependencies.
+pub struct Refresher {
+    /// The database (materialized scores).
+    pub db: Db,
+    /// The log.
+    pub store: EventStore,
+    /// The scoring index.
+    pub scoring: ScoringService,
+    /// Configurations.
+    pub configs: Arc<Configs>,
+    /// Signalled by `PUT /scoring/config`.
+    pub config_changed: Arc<Notify>,
+    /// `HEALTHSCORE_RESCORE_INTERVAL`.
+    pub interval: Duration,
+}
+
+fn band_name(band: Option<Band>) -> Option<String> {
+    band.map(|b| {
+        match b {
+            Band::Healthy => "healthy",
+            Band::AtRisk => "at_risk",
+            Band::Critical => "critical",
+        }
+        .to_string()
+    })
+}
+
+/// A materialized row for one report.
+fn row_for(
+    id: u64,
+    contact: &healthscore_domain::scoring::Properties,
+    report: &ScoreReport,
+    version: u32,
+    now: i64,
+) -> ScoreRow {
+    let email = contact.get("email").cloned().unwrap_or_default();
+    let name = display_name(ObjectType::Contact, contact).unwrap_or_else(|| email.clone());
+    ScoreRow {
+        customer_id: id,
+        email,
+        name,
+        status: if report.score.is_some() {
+            "scored"
+        } else {
+            "insufficient_data"
+        }
+        .to_string(),
+        score_tenths: report
+            .score
+            .and_then(|s| (s * Decimal::TEN).round().to_i64()),
+        band: band_name(report.band),
+        coverage: report.coverage.to_string(),
+        config_version: version,
+        scored_at: now,
+    }
+}
+
+impl Refresher {
+    /// Runs until `shutdown` flips.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut appended = self.store.subscribe();
+        let mut bands = BandChanges::new(self.store.clone());
+        let mut full = true;
+        let mut next_full = tokio::time::Instant::now() + self.interval;
+        loop {
+            match self.refresh(full, &mut bands).await {
+                Ok(()) => full = false,
+                Err(error) => tracing::error!(%error, "score refresh failed; retrying"),
+            }
+            tokio::select! {
+                _ = appended.changed() => {}
+                () = self.config_changed.notified() => full = true,
+                () = tokio::time::sleep_until(next_full) => {
+                    full = true;
+                    next_full = tokio::time::Instant::now() + self.interval;
+                }
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Rescores the touched customers (or all) of every affected portal.
+    pub async fn refresh(&self, full: bool, bands: &mut BandChanges) -> anyhow::Result<()> {
+        let touched = self.scoring.catch_up().await?;
+        let mut per_portal: HashMap<PortalId, BTreeSet<u64>> = HashMap::new();
+        for object in &touched {
+            per_portal
+                .entry(object.portal)
+                .or_default()
+                .extend(self.scoring.affected_customers(*object));
+        }
+        let portals: Vec<PortalId> = if full {
+            self.scoring.read(|index| index.portals().collect())
+        } else {
+            per_portal.keys().copied().collect()
+        };
+        for portal in portals {
+            let configs = self
+                .configs
+                .load(portal)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let (version, config) = (configs.current_version(), configs.current().clone());
+            let ids = if full { None } else { per_portal.get(&portal) };
+            let (rows, gone) = self.rescore(portal, ids, &config, version);
+            bands.record(portal, &rows, &gone, version).await?;
+            materialized::store(&self.db, portal, &rows, &gone).await?;
+        }
+        Ok(())
+    }
+
+    /// New rows for `ids` (every customer when None) and the ids that are no longer customers.
+    fn rescore(
+        &self,
+        portal: PortalId,
+        ids: Option<&BTreeSet<u64>>,
+        config: &ScoringConfig,
+        version: u32,
+    ) -> (Vec<ScoreRow>, Vec<u64>) {
+        let now = Utc::now();
+        let now_ms = now.timestamp_millis();
+        self.scoring.with_portal(portal, |objects| {
+            let median = objects.median_at(now);
+            let candidates: Vec<u64> = match ids {
+                Some(ids) => ids.iter().copied().collect(),
+                None => objects.contact_ids().collect(),
+            };
+            let mut rows = Vec::with_capacity(candidates.len());
+            let mut gone = Vec::new();
+            for id in candidates {
+                match objects.facts_at(id, now, config) {
+                    Some(facts) => {
+                        let report = score_customer(&facts, config, now, median);
+                        rows.push(row_for(id, &facts.contact, &report, version, now_ms));
+                    }
+                    None => gone.push(id),
+                }
+            }
+            (rows, gone)
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! The scoring-configuration aggregate: every accepted version of one portal's configuration.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use serde::{Deserialize, Serialize};
+
+use super::commands::ScoringConfigCommand;
+use super::error::ScoringConfigError;
+use super::events::ScoringConfigEvent;
+use super::stored::ScoringConfigDef;
+use crate::scoring::ScoringConfig;
+
+/// The `stream_type` of scoring-configuration streams (one stream per portal).
+pub const SCORING_CONFIG_STREAM: &str = "scoring_config";
+
+/// Version 1, the defaults every portal starts with.
+static DEFAULTS: LazyLock<ScoringConfig> = LazyLock::new(ScoringConfig::default);
+
+/// A portal's scoring configuration, rebuilt from its stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortalScoringConfig {
+    /// Versions 2, 3, ... in order.
+    updates: Vec<Update>,
+}
+
+/// One accepted update, as the aggregate keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Update {
+    version: u32,
+    updated_at: DateTime<Utc>,
+    #[serde(with = "ScoringConfigDef")]
+    config: ScoringConfig,
+}
+
+/// One version of a portal's configuration, as the API lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ConfigVersion<'a> {
+    /// The version number (1 is the defaults).
+    pub version: u32,
+    /// When it was accepted; `None` for version 1, which needs no update.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The configuration of this version.
+    pub config: &'a ScoringConfig,
+}
+
+impl PortalScoringConfig {
+    /// The current version number (the `ETag`); 1 until the first update.
+    pub fn current_version(&self) -> u32 {
+        self.updates.last().map_or(1, |u| u.version)
+    }
+
+    /// The configuration scores use unless a request names a version.
+    pub fn current(&self) -> &ScoringConfig {
+        self.updates.last().map_or(&DEFAULTS, |u| &u.config)
+    }
+
+    /// The configuration of version `n`, if that version exists.
+    pub fn version(&self, n: u32) -> Option<&ScoringConfig> {
+        if n == 1 {
+            return Some(&DEFAULTS);
+        }
+        self.updates
+            .iter()
+            .find(|u| u.version == n)
+            .map(|u| &u.config)
+    }
+
+    /// Every version, oldest (version 1) first.
+    pub fn versions(&self) -> Vec<ConfigVersion<'_>> {
+        let first = ConfigVersion {
+            version: 1,
+            updated_at: None,
+            config: &DEFAULTS,
+        };
+        let rest = self.updates.iter().map(|u| ConfigVersion {
+            version: u.version,
+            updated_at: Some(u.updated_at),
+            config: &u.config,
+        });
+        std::iter::once(first).chain(rest).collect()
+    }
+
+    /// The events `command` records, without applying them.
+    pub fn decide(
+        &self,
+        command: ScoringConfigCommand,
+    ) -> Result<Vec<ScoringConfigEvent>, ScoringConfigError> {
+        match command {
+            ScoringConfigCommand::UpdateScoringConfig {
+                config,
+                expected_version,
+                updated_at,
+            } => {
+                let current = self.current_version();
+                // A stale `If-Match` is answered before the body is looked at.
+                if let Some(expected) = expected_version
+                    && expected != current
+                {
+                    return Err(ScoringConfigError::VersionMismatch { current, expected });
+                }
+                let config =
+                    ScoringConfig::from_json(&config).map_err(ScoringConfigError::Invalid)?;
+                Ok(vec![ScoringConfigEvent::ScoringConfigUpdated {
+                    version: current + 1,
+                    config,
+                    updated_at,
+                }])
+            }
+        }
+    }
+}
+
+impl Aggregate for PortalScoringConfig {
+    const TYPE: &'static str = SCORING_CONFIG_STREAM;
+    type Command = ScoringConfigCommand;
+    type Event = ScoringConfigEvent;
+    type Error = ScoringConfigError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            ScoringConfigEvent::ScoringConfigUpdated {
+                version,
+                config,
+                updated_at,
+            } => self.updates.push(Update {
+                version,
+                updated_at,
+                config,
+            }),
+        }
+    }
+}

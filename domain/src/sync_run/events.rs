@@ -1,0 +1,93 @@
+//! Facts recorded about a sync run.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use super::state::{SyncMode, SyncTotals};
+use crate::ids::ObjectType;
+
+/// What happened in a sync run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SyncRunEvent {
+    /// The run began.
+    SyncStarted {
+        /// Full listing or incremental search.
+        mode: SyncMode,
+        /// For an incremental run, the watermark (epoch ms) it searches from.
+        since_ms: Option<i64>,
+        /// When it began.
+        started_at: DateTime<Utc>,
+    },
+    /// One page of one object type was fetched and its objects recorded.
+    SyncPageRecorded {
+        /// The object type paged.
+        object_type: ObjectType,
+        /// The cursor to resume this type from; `None` when this was its last page.
+        cursor_after: Option<String>,
+        /// Objects on the page.
+        objects: u64,
+        /// Events the page's objects recorded.
+        events_recorded: u64,
+        /// HubSpot requests the page took.
+        requests: u64,
+        /// When the page was recorded.
+        recorded_at: DateTime<Utc>,
+    },
+    /// The run finished; `watermark_ms` is where the next incremental run starts.
+    SyncCompleted {
+        /// The watermark (epoch ms) for the next incremental run.
+        watermark_ms: i64,
+        /// Totals over the whole run.
+        totals: SyncTotals,
+        /// When it finished.
+        completed_at: DateTime<Utc>,
+    },
+    /// The run stopped on an error; it can be resumed.
+    SyncFailed {
+        /// What went wrong, for a person.
+        reason: String,
+        /// When it stopped.
+        failed_at: DateTime<Utc>,
+    },
+    /// A failed run continued from each object type's last recorded cursor.
+    SyncResumed {
+        /// When it continued.
+        resumed_at: DateTime<Utc>,
+    },
+}
+
+impl SyncRunEvent {
+    /// When the fact was recorded.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Self::SyncStarted { started_at: at, .. }
+            | Self::SyncPageRecorded {
+                recorded_at: at, ..
+            }
+            | Self::SyncCompleted {
+                completed_at: at, ..
+            }
+            | Self::SyncFailed { failed_at: at, .. }
+            | Self::SyncResumed { resumed_at: at } => *at,
+        }
+    }
+}
+
+impl DomainEvent for SyncRunEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::SyncStarted { .. } => "SyncStarted",
+            Self::SyncPageRecorded { .. } => "SyncPageRecorded",
+            Self::SyncCompleted { .. } => "SyncCompleted",
+            Self::SyncFailed { .. } => "SyncFailed",
+            Self::SyncResumed { .. } => "SyncResumed",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}

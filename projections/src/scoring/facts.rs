@@ -1,0 +1,160 @@
+//! From the index to [`CustomerFacts`]: who is a customer at `t`, which companies and deals
+//! are theirs, and the portal median `R(t)` of deal values (SCORING.md, "Entities").
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use healthscore_domain::crm_object::ObjectState;
+use healthscore_domain::ids::ObjectType;
+use healthscore_domain::scoring::{
+    CustomerFacts, DealFacts, Properties, ScoringConfig, deal_value_total, portal_median,
+};
+use rust_decimal::Decimal;
+
+use super::index::PortalObjects;
+
+/// A live object's properties as scoring reads them.
+fn properties(state: &ObjectState) -> Properties {
+    state
+        .properties
+        .iter()
+        .map(|(name, stamped)| (name.clone(), stamped.value.clone()))
+        .collect()
+}
+
+/// True when the object existed and was live at `t`.
+fn live(state: &ObjectState) -> bool {
+    state.object.is_some() && state.exists() && state.merged_into.is_none()
+}
+
+impl PortalObjects {
+    /// True when contact `id` is a customer at `t`: live, with a non-empty email.
+    pub fn is_customer_at(&self, id: u64, t: i64) -> bool {
+        self.get(ObjectType::Contact, id).is_some_and(|history| {
+            let state = history.state_at(t);
+            live(&state) && !state.property("email").trim().is_empty()
+        })
+    }
+
+    /// The customers at `t`, by id.
+    pub fn customers_at(&self, t: i64) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .contact_ids()
+            .filter(|id| self.is_customer_at(*id, t))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// C(c) and D(c) at `t`: live associated companies, and live deals associated directly or
+    /// through those companies, without duplicates.
+    fn companies_and_deals_at(&self, contact: &ObjectState, t: i64) -> (Vec<u64>, BTreeSet<u64>) {
+        let live_at = |kind, id| self.get(kind, id).is_some_and(|h| live(&h.state_at(t)));
+        let mut companies = Vec::new();
+        let mut deals = BTreeSet::new();
+        for other in contact.associated() {
+            match other.object_type {
+                ObjectType::Company if live_at(ObjectType::Company, other.id) => {
+                    companies.push(other.id)
+                }
+                ObjectType::Deal if live_at(ObjectType::Deal, other.id) => {
+                    deals.insert(other.id);
+                }
+                _ => {}
+            }
+        }
+        for company in &companies {
+            if let Some(history) = self.get(ObjectType::Company, *company) {
+                let deal_ids = history
+                    .state_at(t)
+                    .associated()
+                    .filter(|o| o.object_type == ObjectType::Deal)
+                    .map(|o| o.id)
+                    .collect::<Vec<_>>();
+                deals.extend(
+                    deal_ids
+                        .into_iter()
+                        .filter(|id| live_at(ObjectType::Deal, *id)),
+                );
+            }
+        }
+        (companies, deals)
+    }
+
+    /// Everything scoring needs about customer `id` at `at`, or None when not a customer then.
+    pub fn facts_at(
+        &self,
+        id: u64,
+        at: DateTime<Utc>,
+        config: &ScoringConfig,
+    ) -> Option<CustomerFacts> {
+        let t = at.timestamp_millis();
+        if !self.is_customer_at(id, t) {
+            return None;
+        }
+        let contact_history = self.get(ObjectType::Contact, id)?;
+        let contact = contact_history.state_at(t);
+        let (company_ids, deal_ids) = self.companies_and_deals_at(&contact, t);
+        let companies = company_ids
+            .iter()
+            .filter_map(|c| self.get(ObjectType::Company, *c))
+            .map(|h| properties(&h.state_at(t)))
+            .collect();
+        let then = config.deal_momentum_then(at).timestamp_millis();
+        let deals: Vec<DealFacts> = deal_ids
+            .iter()
+            .filter_map(|d| Some((*d, self.get(ObjectType::Deal, *d)?)))
+            .map(|(deal_id, history)| {
+                let then_state = history.state_at(then);
+                DealFacts {
+                    id: deal_id.to_string(),
+                    now: properties(&history.state_at(t)),
+                    then: live(&then_state).then(|| properties(&then_state)),
+                }
+            })
+            .collect();
+        let mut activity: Vec<(String, i64)> = contact_history
+            .activity()
+            .map(|at| (format!("contact/{id}"), at))
+            .collect();
+        for deal_id in &deal_ids {
+            if let Some(history) = self.get(ObjectType::Deal, *deal_id) {
+                activity.extend(history.activity().map(|at| (format!("deal/{deal_id}"), at)));
+            }
+        }
+        Some(CustomerFacts {
+            contact: properties(&contact),
+            companies,
+            deals,
+            activity,
+        })
+    }
+
+    /// V(c) at `t` for customer `id` (0 when not a customer): only the deals are folded.
+    pub fn deal_value_at(&self, id: u64, t: i64) -> Decimal {
+        let Some(contact) = self.get(ObjectType::Contact, id) else {
+            return Decimal::ZERO;
+        };
+        let (_, deal_ids) = self.companies_and_deals_at(&contact.state_at(t), t);
+        let deals: Vec<DealFacts> = deal_ids
+            .iter()
+            .filter_map(|d| self.get(ObjectType::Deal, *d))
+            .map(|history| DealFacts {
+                id: String::new(),
+                now: properties(&history.state_at(t)),
+                then: None,
+            })
+            .collect();
+        deal_value_total(&deals)
+    }
+
+    /// R(t): the median of V(x) > 0 over every customer of the portal at `at`.
+    pub fn median_at(&self, at: DateTime<Utc>) -> Option<Decimal> {
+        let t = at.timestamp_millis();
+        portal_median(
+            self.customers_at(t)
+                .into_iter()
+                .map(|id| self.deal_value_at(id, t)),
+        )
+    }
+}

@@ -1,0 +1,147 @@
+//! The in-memory scoring index: every CRM object's events, per portal, kept in step with the
+//! log. Scoring needs the state of many objects at arbitrary times (as-of scores, history,
+//! momentum's "then", the portal median), which is a filtered fold of each object's events;
+//! the current state is kept folded so scoring "now" costs no fold at all.
+
+use std::collections::HashMap;
+
+use cqrs_es::DomainEvent;
+use healthscore_domain::crm_object::{CrmObjectEvent, ERASED_VALUE, ObjectState};
+use healthscore_domain::ids::{CRM_OBJECT_STREAM, ObjectRef, ObjectType, PortalId};
+
+use crate::error::StoreError;
+use crate::store::RecordedEvent;
+
+/// One object's history.
+#[derive(Debug, Default, Clone)]
+pub struct ObjectHistory {
+    events: Vec<CrmObjectEvent>,
+    current: ObjectState,
+    latest_occurred_at: i64,
+}
+
+impl ObjectHistory {
+    /// Folds in the next event of the stream.
+    pub fn push(&mut self, event: CrmObjectEvent) {
+        if matches!(event, CrmObjectEvent::PersonalDataErased { .. }) {
+            // The log was redacted in place; the copies held here go the same way.
+            for earlier in &mut self.events {
+                if let CrmObjectEvent::PropertiesChanged { changes, .. } = earlier {
+                    changes
+                        .values_mut()
+                        .for_each(|value| *value = ERASED_VALUE.to_string());
+                }
+            }
+        }
+        self.latest_occurred_at = self.latest_occurred_at.max(event.occurred_at());
+        self.current.apply(&event);
+        self.events.push(event);
+    }
+
+    /// The state as of `t` (epoch ms): the facts with `occurred_at <= t`, in log order.
+    pub fn state_at(&self, t: i64) -> std::borrow::Cow<'_, ObjectState> {
+        if t >= self.latest_occurred_at {
+            return std::borrow::Cow::Borrowed(&self.current);
+        }
+        let mut state = ObjectState::default();
+        for event in self.events.iter().filter(|e| e.occurred_at() <= t) {
+            state.apply(event);
+        }
+        std::borrow::Cow::Owned(state)
+    }
+
+    /// The current state (every fact recorded).
+    pub fn current(&self) -> &ObjectState {
+        &self.current
+    }
+
+    /// Stamps of the facts that count as activity (creation, property change, association
+    /// change, restore).
+    pub fn activity(&self) -> impl Iterator<Item = i64> + '_ {
+        self.events.iter().filter_map(|event| match event {
+            CrmObjectEvent::ObjectCreated { occurred_at, .. }
+            | CrmObjectEvent::PropertiesChanged { occurred_at, .. }
+            | CrmObjectEvent::AssociationChanged { occurred_at, .. }
+            | CrmObjectEvent::ObjectRestored { occurred_at, .. } => Some(*occurred_at),
+            _ => None,
+        })
+    }
+}
+
+/// One portal's objects.
+#[derive(Debug, Default, Clone)]
+pub struct PortalObjects {
+    objects: HashMap<(ObjectType, u64), ObjectHistory>,
+}
+
+impl PortalObjects {
+    /// The history of one object, if any fact about it was recorded.
+    pub fn get(&self, object_type: ObjectType, id: u64) -> Option<&ObjectHistory> {
+        self.objects.get(&(object_type, id))
+    }
+
+    /// Every contact id.
+    pub fn contact_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.objects
+            .keys()
+            .filter(|(t, _)| *t == ObjectType::Contact)
+            .map(|(_, id)| *id)
+    }
+
+    /// Counts of objects per type (contacts, companies, deals).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |kind| self.objects.keys().filter(|(t, _)| *t == kind).count();
+        (
+            count(ObjectType::Contact),
+            count(ObjectType::Company),
+            count(ObjectType::Deal),
+        )
+    }
+}
+
+/// Every portal's objects, up to a log position.
+#[derive(Debug, Default, Clone)]
+pub struct ScoringIndex {
+    portals: HashMap<PortalId, PortalObjects>,
+    position: i64,
+}
+
+impl ScoringIndex {
+    /// Applies log events (in position order); returns the objects they touched.
+    pub fn apply(&mut self, events: &[RecordedEvent]) -> Result<Vec<ObjectRef>, StoreError> {
+        let mut touched = Vec::new();
+        for recorded in events {
+            self.position = self.position.max(recorded.position);
+            if recorded.event.stream_type != CRM_OBJECT_STREAM {
+                continue;
+            }
+            let event: CrmObjectEvent = serde_json::from_value(recorded.event.payload.clone())?;
+            let object = event.object();
+            debug_assert_eq!(event.event_type(), recorded.event.event_type);
+            self.portals
+                .entry(object.portal)
+                .or_default()
+                .objects
+                .entry((object.object_type, object.id))
+                .or_default()
+                .push(event);
+            touched.push(object);
+        }
+        Ok(touched)
+    }
+
+    /// The last log position applied.
+    pub fn position(&self) -> i64 {
+        self.position
+    }
+
+    /// One portal's objects (empty when nothing was recorded for it).
+    pub fn portal(&self, portal: PortalId) -> Option<&PortalObjects> {
+        self.portals.get(&portal)
+    }
+
+    /// Every portal with recorded objects.
+    pub fn portals(&self) -> impl Iterator<Item = PortalId> + '_ {
+        self.portals.keys().copied()
+    }
+}

@@ -1,0 +1,210 @@
+//! The `customer_scores` table: current scores kept for listing, filtering and summaries.
+
+use healthscore_domain::ids::PortalId;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::read_models::write::insert_rows;
+use crate::{on_reader, on_writer};
+
+/// One customer's current score as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreRow {
+    /// Contact id.
+    pub customer_id: u64,
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// `scored` or `insufficient_data`.
+    pub status: String,
+    /// Score times ten.
+    pub score_tenths: Option<i64>,
+    /// Band.
+    pub band: Option<String>,
+    /// Coverage, as text.
+    pub coverage: String,
+    /// Configuration version used.
+    pub config_version: u32,
+    /// When scored, epoch ms.
+    pub scored_at: i64,
+}
+
+/// Replaces the rows of `rows`' customers and deletes the rows of `gone` (no longer customers).
+pub async fn store(
+    db: &Db,
+    portal: PortalId,
+    rows: &[ScoreRow],
+    gone: &[u64],
+) -> Result<(), StoreError> {
+    let portal_id = portal.0 as i64;
+    on_writer!(db, pool => {
+        let mut tx = pool.begin().await?;
+        for id in gone {
+            sqlx::query("DELETE FROM customer_scores WHERE portal_id = $1 AND customer_id = $2")
+                .bind(portal_id)
+                .bind(*id as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let conn = &mut *tx;
+        insert_rows!(
+            conn,
+            "INSERT INTO customer_scores (portal_id, customer_id, email, name, status, score_tenths, \
+             band, coverage, config_version, scored_at) ",
+            rows.iter().collect(),
+            " ON CONFLICT (portal_id, customer_id) DO UPDATE SET email = excluded.email, \
+             name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
+             band = excluded.band, coverage = excluded.coverage, \
+             config_version = excluded.config_version, scored_at = excluded.scored_at",
+            |row, item| {
+                row.push_bind(portal_id)
+                    .push_bind(item.customer_id as i64)
+                    .push_bind(item.email.as_str())
+                    .push_bind(item.name.as_str())
+                    .push_bind(item.status.as_str())
+                    .push_bind(item.score_tenths)
+                    .push_bind(item.band.as_deref())
+                    .push_bind(item.coverage.as_str())
+                    .push_bind(i64::from(item.config_version))
+                    .push_bind(item.scored_at);
+            }
+        );
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// Every stored row of a portal.
+pub async fn all(db: &Db, portal: PortalId) -> Result<Vec<ScoreRow>, StoreError> {
+    on_reader!(db, pool => {
+        let rows = sqlx::query(
+            "SELECT customer_id, email, name, status, score_tenths, band, coverage, config_version, \
+             scored_at FROM customer_scores WHERE portal_id = $1",
+        )
+        .bind(portal.0 as i64)
+        .fetch_all(pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    })
+}
+
+fn decode<R>(row: &R) -> Result<ScoreRow, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(ScoreRow {
+        customer_id: row.try_get::<i64, _>("customer_id")? as u64,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        status: row.try_get("status")?,
+        score_tenths: row.try_get("score_tenths")?,
+        band: row.try_get("band")?,
+        coverage: row.try_get("coverage")?,
+        config_version: u32::try_from(row.try_get::<i64, _>("config_version")?).unwrap_or_default(),
+        scored_at: row.try_get("scored_at")?,
+    })
+}
+
+/// How to list customers.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this band.
+    pub band: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Score at least, in tenths.
+    pub min_tenths: Option<i64>,
+    /// Score at most, in tenths.
+    pub max_tenths: Option<i64>,
+    /// Sort order.
+    pub sort: Sort,
+    /// Page size.
+    pub limit: i64,
+    /// Resume after this (sort key, id).
+    pub after: Option<(SortKey, u64)>,
+}
+
+/// Sort orders of the customer list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum Sort {
+    /// Highest score first (unscored last).
+    #[default]
+    ScoreDesc,
+    /// Lowest score first (unscored last).
+    ScoreAsc,
+    /// By name.
+    Name,
+}
+
+/// The sort key of a row, as a cursor carries it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum SortKey {
+    /// Score in tenths (-1 for unscored, which sorts last either way).
+    Score(i64),
+    /// Name.
+    Name(String),
+}
+
+/// One page of customers.
+pub async fn list(
+    db: &Db,
+    portal: PortalId,
+    filter: &ListFilter,
+) -> Result<Vec<ScoreRow>, StoreError> {
+    // Unscored rows sort last in both score orders via the key (-1 for NULL).
+    let (key, order) = match filter.sort {
+        Sort::ScoreDesc => ("COALESCE(score_tenths, -1)", "DESC"),
+        Sort::ScoreAsc => (
+            "(CASE WHEN score_tenths IS NULL THEN 10000 ELSE score_tenths END)",
+            "ASC",
+        ),
+        Sort::Name => ("name", "ASC"),
+    };
+    let cmp = if order == "DESC" { "<" } else { ">" };
+    on_reader!(db, pool => {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT customer_id, email, name, status, score_tenths, band, coverage, config_version, \
+             scored_at FROM customer_scores WHERE portal_id = ",
+        );
+        query.push_bind(portal.0 as i64);
+        if let Some(band) = &filter.band {
+            query.push(" AND band = ").push_bind(band.as_str());
+        }
+        if let Some(status) = &filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(min) = filter.min_tenths {
+            query.push(" AND score_tenths >= ").push_bind(min);
+        }
+        if let Some(max) = filter.max_tenths {
+            query.push(" AND score_tenths <= ").push_bind(max);
+        }
+        match &filter.after {
+            Some((SortKey::Score(score), id)) => {
+                let score = if filter.sort == Sort::ScoreAsc && *score < 0 { 10_000 } else { *score };
+                query.push(format!(" AND ({key} {cmp} ")).push_bind(score);
+                query.push(format!(" OR ({key} = ")).push_bind(score);
+                query.push(format!(" AND customer_id {cmp} ")).push_bind(*id as i64).push("))");
+            }
+            Some((SortKey::Name(name), id)) => {
+                query.push(" AND (name > ").push_bind(name.clone());
+                query.push(" OR (name = ").push_bind(name.clone());
+                query.push(" AND customer_id > ").push_bind(*id as i64).push("))");
+            }
+            None => {}
+        }
+        query.push(format!(" ORDER BY {key} {order}, customer_id {order} LIMIT "));
+        query.push_bind(filter.limit);
+        let rows = query.build().fetch_all(pool).await?;
+        rows.iter().map(decode).collect()
+    })
+}

@@ -1,0 +1,162 @@
+//! The scoring service: an in-memory [`ScoringIndex`] kept in step with the log, and the
+//! portal-wide computations built on it (every customer's score, the median, the summary).
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
+use healthscore_domain::scoring::{ScoreReport, ScoringConfig, score_customer};
+use rust_decimal::Decimal;
+
+use super::index::{PortalObjects, ScoringIndex};
+use crate::error::StoreError;
+use crate::store::EventStore;
+
+/// Events read per catch-up query.
+const CATCH_UP_BATCH: i64 = 20_000;
+
+/// One customer's score at a time.
+#[derive(Debug, Clone)]
+pub struct CustomerScore {
+    /// The contact id.
+    pub id: u64,
+    /// The report.
+    pub report: ScoreReport,
+}
+
+/// Scores computed from the log.
+#[derive(Debug, Clone)]
+pub struct ScoringService {
+    store: EventStore,
+    index: Arc<RwLock<ScoringIndex>>,
+}
+
+impl ScoringService {
+    /// A service over `store`; call [`ScoringService::catch_up`] before reading.
+    pub fn new(store: EventStore) -> Self {
+        Self {
+            store,
+            index: Arc::default(),
+        }
+    }
+
+    /// Applies every event appended since the last call; returns the objects touched.
+    pub async fn catch_up(&self) -> Result<Vec<ObjectRef>, StoreError> {
+        let mut touched = Vec::new();
+        loop {
+            let from = self.read(ScoringIndex::position);
+            let events = self.store.read_all(from, CATCH_UP_BATCH).await?;
+            if events.is_empty() {
+                return Ok(touched);
+            }
+            let mut index = self
+                .index
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Another caller may have applied this page meanwhile.
+            let fresh: Vec<_> = events
+                .into_iter()
+                .filter(|e| e.position > index.position())
+                .collect();
+            touched.extend(index.apply(&fresh)?);
+        }
+    }
+
+    /// Runs `f` on the index under a read lock.
+    pub fn read<T>(&self, f: impl FnOnce(&ScoringIndex) -> T) -> T {
+        f(&self
+            .index
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Runs `f` on one portal's objects (an empty portal when none were recorded).
+    pub fn with_portal<T>(&self, portal: PortalId, f: impl FnOnce(&PortalObjects) -> T) -> T {
+        self.read(|index| match index.portal(portal) {
+            Some(objects) => f(objects),
+            None => f(&PortalObjects::default()),
+        })
+    }
+
+    /// Customer `id`'s score at `at`, or None when the contact is not a customer then.
+    pub fn score(
+        &self,
+        portal: PortalId,
+        id: u64,
+        at: DateTime<Utc>,
+        config: &ScoringConfig,
+    ) -> Option<ScoreReport> {
+        self.with_portal(portal, |objects| {
+            let facts = objects.facts_at(id, at, config)?;
+            let median = objects.median_at(at);
+            Some(score_customer(&facts, config, at, median))
+        })
+    }
+
+    /// Every customer's score at `at` (the median computed once).
+    pub fn score_all(
+        &self,
+        portal: PortalId,
+        at: DateTime<Utc>,
+        config: &ScoringConfig,
+    ) -> Vec<CustomerScore> {
+        self.with_portal(portal, |objects| score_all_in(objects, at, config))
+    }
+
+    /// The customers (contact ids) an object's change can affect: the contact itself, a
+    /// company's contacts, a deal's contacts and its companies' contacts.
+    pub fn affected_customers(&self, object: ObjectRef) -> Vec<u64> {
+        self.with_portal(object.portal, |objects| {
+            let Some(history) = objects.get(object.object_type, object.id) else {
+                return Vec::new();
+            };
+            let state = history.current();
+            match object.object_type {
+                ObjectType::Contact => vec![object.id],
+                ObjectType::Company => contacts_of(state),
+                ObjectType::Deal => {
+                    let mut ids = contacts_of(state);
+                    for company in state
+                        .associated()
+                        .filter(|o| o.object_type == ObjectType::Company)
+                    {
+                        if let Some(company) = objects.get(ObjectType::Company, company.id) {
+                            ids.extend(contacts_of(company.current()));
+                        }
+                    }
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids
+                }
+            }
+        })
+    }
+}
+
+fn contacts_of(state: &healthscore_domain::crm_object::ObjectState) -> Vec<u64> {
+    state
+        .associated()
+        .filter(|o| o.object_type == ObjectType::Contact)
+        .map(|o| o.id)
+        .collect()
+}
+
+/// Every customer's score at `at` in one portal.
+pub fn score_all_in(
+    objects: &PortalObjects,
+    at: DateTime<Utc>,
+    config: &ScoringConfig,
+) -> Vec<CustomerScore> {
+    let median: Option<Decimal> = objects.median_at(at);
+    objects
+        .customers_at(at.timestamp_millis())
+        .into_iter()
+        .filter_map(|id| {
+            let facts = objects.facts_at(id, at, config)?;
+            Some(CustomerScore {
+                id,
+                report: score_customer(&facts, config, at, median),
+            })
+        })
+        .collect()
+}

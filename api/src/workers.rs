@@ -28,6 +28,7 @@ impl Workers {
             configs: state.configs.clone(),
             config_changed: state.config_changed.clone(),
             interval: rescore_interval,
+            scored_through: state.scored_through.clone(),
         };
         let tasks = vec![
             tokio::spawn(Projector::new(state.store.clone()).run(stop.clone())),

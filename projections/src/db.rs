@@ -139,6 +139,18 @@ impl Db {
         Ok(())
     }
 
+    /// After erasing personal data: on SQLite, copies the WAL into the database file and truncates
+    /// it, so no earlier page image holding the erased values survives (with `secure_delete` the
+    /// freed bytes in the main file are zeroed too). PostgreSQL recycles its WAL on its own.
+    pub async fn scrub_wal(&self) -> Result<(), StoreError> {
+        if let Self::Sqlite { writer, .. } = self {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(writer)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Closes every connection, letting SQLite checkpoint its WAL.
     pub async fn close(&self) {
         match self {

@@ -76,14 +76,17 @@ impl Projector {
                 };
                 let changes = Changes::fold(&events)?;
                 write_changes!(&mut **tx, &changes, READ_MODELS, last, now_ms());
-                Step::Applied { events: events.len(), position: last }
+                (Step::Applied { events: events.len(), position: last }, !changes.erasures.is_empty())
             }};
         }
         let step = match self.store.db() {
             Db::Sqlite { writer, .. } => {
                 let mut tx = writer.begin().await?;
-                let step = step_in!(&mut tx, self.store.db());
+                let (step, erased) = step_in!(&mut tx, self.store.db());
                 tx.commit().await?;
+                if erased {
+                    self.store.db().scrub_wal().await?;
+                }
                 step
             }
             Db::Postgres(pool) => {
@@ -95,7 +98,7 @@ impl Projector {
                 if !locked {
                     return Ok(Step::Busy);
                 }
-                let step = step_in!(&mut tx, self.store.db());
+                let (step, _) = step_in!(&mut tx, self.store.db());
                 tx.commit().await?;
                 step
             }

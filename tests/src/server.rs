@@ -41,6 +41,11 @@ impl TestServer {
 
     /// Serves `db` with explicit webhook settings.
     pub async fn start_with(db: Db, webhook: WebhookSettings) -> TestServer {
+        // `RUST_LOG=healthscore=debug cargo test ...` shows the server's log beside a failure.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let state = AppState::new(db, webhook);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -124,6 +129,18 @@ impl TestServer {
             assert!(tokio::time::Instant::now() < deadline, "projection stalled");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+    }
+
+    /// Waits until the materialized scores include everything appended so far.
+    pub async fn scored(&self) {
+        let head = self.state.store.head().await.expect("head");
+        let mut through = self.state.scored_through.subscribe();
+        let reached = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            through.wait_for(|position| *position >= head),
+        )
+        .await;
+        assert!(matches!(reached, Ok(Ok(_))), "scores never caught up");
     }
 
     /// Stops the background workers (the HTTP server keeps answering).

@@ -289,7 +289,7 @@ async fn associations_land_on_both_ends_and_merges_mark_the_merged(t: TestDb) {
 }
 
 async fn a_privacy_deletion_erases_the_email_from_the_stored_events(t: TestDb) {
-    let server = TestServer::start(t.db.clone()).await;
+    let mut server = TestServer::start(t.db.clone()).await;
     let email = "erase-me-7f3a@example.com";
     let first = json!([
         event(1, "contact.creation", 101, 1_000, json!({})),
@@ -316,6 +316,10 @@ async fn a_privacy_deletion_erases_the_email_from_the_stored_events(t: TestDb) {
     let contact = state_of(&store, ObjectType::Contact, 101).await;
     assert!(contact.erased && !contact.exists());
 
+    // The read models and materialized scores drop it too, and no old page image keeps it.
+    server.projected().await;
+    server.scored().await;
+    server.stop_workers().await;
     if let Some(path) = t.url.strip_prefix("sqlite://") {
         t.db.close().await;
         for file in [path.to_string(), format!("{path}-wal")] {

@@ -24,7 +24,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use healthscore_projections::scoring::service::ScoringService;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::scoring::configs::Configs;
 use crate::secret::Secret;
@@ -55,6 +55,8 @@ pub struct AppState {
     pub configs: Arc<Configs>,
     /// Signalled when a configuration changes (rescore everyone).
     pub config_changed: Arc<Notify>,
+    /// The log position through which materialized scores are current.
+    pub scored_through: Arc<watch::Sender<i64>>,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
             scoring: ScoringService::new(store.clone()),
             configs: Arc::new(Configs::new(&store)),
             config_changed: Arc::default(),
+            scored_through: Arc::new(watch::channel(0).0),
             store,
         }
     }

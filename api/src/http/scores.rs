@@ -152,10 +152,7 @@ pub async fn history(
         .map(|i| {
             let at = from + step * i32::try_from(i).unwrap_or(i32::MAX);
             match state.scoring.score(portal, contact, at, &config) {
-                Some(report) => serde_json::json!({
-                    "as_of": at.to_rfc3339(), "status": report.status, "score": report.score,
-                    "band": report.band, "coverage": report.coverage,
-                }),
+                Some(report) => history_point(at, &report),
                 None => serde_json::json!({"as_of": at.to_rfc3339(), "status": "not_a_customer"}),
             }
         })
@@ -163,4 +160,19 @@ pub async fn history(
     Ok(Json(
         serde_json::json!({"customer_id": id, "config_version": version, "points": series}),
     ))
+}
+
+/// One point of a history: the report's headline fields, serialized as the score itself is.
+fn history_point(at: DateTime<Utc>, report: &ScoreReport) -> Value {
+    let mut point = serde_json::json!({"as_of": at.to_rfc3339()});
+    if let (Value::Object(fields), Ok(Value::Object(all))) =
+        (&mut point, serde_json::to_value(report))
+    {
+        for key in ["status", "score", "band", "coverage"] {
+            if let Some(value) = all.get(key) {
+                fields.insert(key.to_string(), value.clone());
+            }
+        }
+    }
+    point
 }

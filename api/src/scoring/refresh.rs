@@ -10,6 +10,7 @@ use chrono::Utc;
 use healthscore_domain::ids::{ObjectType, PortalId};
 use healthscore_domain::scoring::{Band, ScoreReport, ScoringConfig, score_customer};
 use healthscore_projections::read_models::queries::display_name;
+use healthscore_projections::scoring::index::ScoringIndex;
 use healthscore_projections::scoring::materialized::{self, ScoreRow};
 use healthscore_projections::scoring::service::ScoringService;
 use healthscore_projections::{Db, EventStore};
@@ -37,6 +38,8 @@ pub struct Refresher {
     pub config_changed: Arc<Notify>,
     /// `HEALTHSCORE_RESCORE_INTERVAL`.
     pub interval: Duration,
+    /// Told the log position each successful refresh covered.
+    pub scored_through: Arc<watch::Sender<i64>>,
 }
 
 fn band_name(band: Option<Band>) -> Option<String> {
@@ -90,7 +93,11 @@ impl Refresher {
         loop {
             match self.refresh(full, &mut bands).await {
                 Ok(()) => full = false,
-                Err(error) => tracing::error!(%error, "score refresh failed; retrying"),
+                // The touched set was consumed: rescore everyone next time so nothing is missed.
+                Err(error) => {
+                    tracing::error!(%error, "score refresh failed; retrying with a full rescore");
+                    full = true;
+                }
             }
             tokio::select! {
                 _ = appended.changed() => {}
@@ -107,7 +114,10 @@ impl Refresher {
 
     /// Rescores the touched customers (or all) of every affected portal.
     pub async fn refresh(&self, full: bool, bands: &mut BandChanges) -> anyhow::Result<()> {
-        let touched = self.scoring.catch_up().await?;
+        self.scoring.catch_up().await?;
+        // Read before taking the touched set: whatever was applied up to here is rescored now.
+        let through = self.scoring.read(ScoringIndex::position);
+        let touched = self.scoring.take_touched();
         let mut per_portal: HashMap<PortalId, BTreeSet<u64>> = HashMap::new();
         for object in &touched {
             per_portal
@@ -132,6 +142,7 @@ impl Refresher {
             bands.record(portal, &rows, &gone, version).await?;
             materialized::store(&self.db, portal, &rows, &gone).await?;
         }
+        self.scored_through.send_replace(through);
         Ok(())
     }
 

@@ -40,14 +40,16 @@ pub async fn store(
     gone: &[u64],
 ) -> Result<(), StoreError> {
     let portal_id = portal.0 as i64;
+    let mut deleted = 0;
     on_writer!(db, pool => {
         let mut tx = pool.begin().await?;
         for id in gone {
-            sqlx::query("DELETE FROM customer_scores WHERE portal_id = $1 AND customer_id = $2")
+            deleted += sqlx::query("DELETE FROM customer_scores WHERE portal_id = $1 AND customer_id = $2")
                 .bind(portal_id)
                 .bind(*id as i64)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
         }
         let conn = &mut *tx;
         insert_rows!(
@@ -73,8 +75,13 @@ pub async fn store(
             }
         );
         tx.commit().await?;
-        Ok(())
-    })
+        Ok::<_, StoreError>(())
+    })?;
+    if deleted > 0 {
+        // A customer that is gone may have been erased: leave no copy of its email behind.
+        db.scrub_wal().await?;
+    }
+    Ok(())
 }
 
 /// Every stored row of a portal.

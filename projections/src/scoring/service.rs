@@ -1,7 +1,8 @@
 //! The scoring service: an in-memory [`ScoringIndex`] kept in step with the log, and the
 //! portal-wide computations built on it (every customer's score, the median, the summary).
 
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
@@ -29,6 +30,9 @@ pub struct CustomerScore {
 pub struct ScoringService {
     store: EventStore,
     index: Arc<RwLock<ScoringIndex>>,
+    /// Objects touched since the last [`ScoringService::take_touched`]: whoever catches up
+    /// (a request or the refresher), the refresher still learns what changed.
+    touched: Arc<Mutex<BTreeSet<ObjectRef>>>,
 }
 
 impl ScoringService {
@@ -37,17 +41,18 @@ impl ScoringService {
         Self {
             store,
             index: Arc::default(),
+            touched: Arc::default(),
         }
     }
 
-    /// Applies every event appended since the last call; returns the objects touched.
-    pub async fn catch_up(&self) -> Result<Vec<ObjectRef>, StoreError> {
-        let mut touched = Vec::new();
+    /// Applies every event appended since the last call; the objects they touch are kept for
+    /// [`ScoringService::take_touched`].
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
         loop {
             let from = self.read(ScoringIndex::position);
             let events = self.store.read_all(from, CATCH_UP_BATCH).await?;
             if events.is_empty() {
-                return Ok(touched);
+                return Ok(());
             }
             let mut index = self
                 .index
@@ -58,8 +63,22 @@ impl ScoringService {
                 .into_iter()
                 .filter(|e| e.position > index.position())
                 .collect();
-            touched.extend(index.apply(&fresh)?);
+            let touched = index.apply(&fresh)?;
+            self.touched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(touched);
         }
+    }
+
+    /// The objects touched by events applied since the previous call.
+    pub fn take_touched(&self) -> BTreeSet<ObjectRef> {
+        std::mem::take(
+            &mut *self
+                .touched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Runs `f` on the index under a read lock.

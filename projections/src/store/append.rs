@@ -96,10 +96,7 @@ impl EventStore {
                 let last = insert_batch!(&mut *tx, batch, recorded_at);
                 tx.commit().await?;
                 if !batch.erase_streams.is_empty() {
-                    // Drop the pre-erasure page images the WAL still holds.
-                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                        .execute(writer)
-                        .await?;
+                    self.db.scrub_wal().await?;
                 }
                 last
             }

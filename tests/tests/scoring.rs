@@ -1,0 +1,439 @@
+//! Scores through the real HTTP API, on SQLite and PostgreSQL: SCORING.md's worked example,
+//! configuration versions, listing, history, summary and preview.
+
+use healthscore_tests::server::TestServer;
+use healthscore_tests::{TestDb, on_both_backends};
+use serde_json::{Value, json};
+
+const PORTAL: u64 = 4242;
+const T: &str = "2026-11-23T00:00:00Z";
+
+fn ms(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("time")
+        .timestamp_millis()
+}
+
+fn event(id: u64, kind: &str, object_id: u64, at: &str, extra: Value) -> Value {
+    let mut event = json!({
+        "eventId": id, "subscriptionId": 1, "portalId": PORTAL, "appId": 1,
+        "occurredAt": ms(at), "subscriptionType": kind, "attemptNumber": 0, "objectId": object_id,
+    });
+    if let (Some(target), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+        target.extend(extra.clone());
+    }
+    event
+}
+
+fn set(id: u64, kind: &str, object_id: u64, at: &str, name: &str, value: &str) -> Value {
+    event(
+        id,
+        kind,
+        object_id,
+        at,
+        json!({"propertyName": name, "propertyValue": value}),
+    )
+}
+
+/// SCORING.md's worked example: customer 1 with deal 10. Activity in the 30 days before T:
+/// lifecycle change (11-01), deal probability move (11-10), the association on both ends
+/// (11-15), last sales activity (11-21): 5 distinct (object, time) pairs.
+fn worked_example() -> Vec<Value> {
+    vec![
+        event(1, "contact.creation", 1, "2026-10-01T00:00:00Z", json!({})),
+        set(
+            2,
+            "contact.propertyChange",
+            1,
+            "2026-10-01T00:00:00Z",
+            "email",
+            "c@example.com",
+        ),
+        set(
+            3,
+            "contact.propertyChange",
+            1,
+            "2026-11-01T00:00:00Z",
+            "lifecyclestage",
+            "customer",
+        ),
+        set(
+            4,
+            "contact.propertyChange",
+            1,
+            "2026-11-21T00:00:00Z",
+            "hs_last_sales_activity_date",
+            "2026-11-21T00:00:00Z",
+        ),
+        event(5, "deal.creation", 10, "2026-10-01T00:00:00Z", json!({})),
+        set(
+            6,
+            "deal.propertyChange",
+            10,
+            "2026-10-01T00:00:00Z",
+            "amount",
+            "1000",
+        ),
+        set(
+            7,
+            "deal.propertyChange",
+            10,
+            "2026-10-01T00:00:00Z",
+            "hs_deal_stage_probability",
+            "0.4",
+        ),
+        set(
+            8,
+            "deal.propertyChange",
+            10,
+            "2026-11-10T00:00:00Z",
+            "hs_deal_stage_probability",
+            "0.6",
+        ),
+        event(
+            9,
+            "deal.associationChange",
+            10,
+            "2026-11-15T00:00:00Z",
+            json!({
+            "associationType": "DEAL_TO_CONTACT", "fromObjectId": 10, "toObjectId": 1,
+            "associationRemoved": false}),
+        ),
+    ]
+}
+
+async fn started(t: &TestDb) -> (TestServer, String) {
+    let server = TestServer::start(t.db.clone()).await;
+    let response = server
+        .deliver(&Value::Array(worked_example()).to_string())
+        .await;
+    assert_eq!(response.status(), 200);
+    let key = server.key(PORTAL).await;
+    (server, key)
+}
+
+async fn the_worked_example_scores_72_healthy(t: TestDb) {
+    let (server, key) = started(&t).await;
+    let score: Value = server
+        .get(&format!("/customers/1/score?as_of={T}"), &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(score["customer_id"], "1");
+    assert_eq!(score["config_version"], 1);
+    assert_eq!(score["status"], "scored");
+    assert_eq!(score["score"], 72.0, "{score:#}");
+    assert_eq!(score["band"], "healthy");
+    assert_eq!(score["coverage"], 1.0);
+    let factors = score["factors"].as_array().expect("factors");
+    let value = |name: &str| {
+        factors
+            .iter()
+            .find(|f| f["factor"] == name)
+            .expect(name)
+            .clone()
+    };
+    assert_eq!(value("engagement_recency")["value"], 0.9057);
+    assert_eq!(value("deal_momentum")["value"], 0.75);
+    assert_eq!(value("lifecycle_stage")["value"], 0.85);
+    assert_eq!(value("activity_frequency")["value"], 0.5796);
+    assert_eq!(value("activity_frequency")["detail"]["events"], 5);
+    assert_eq!(value("deal_value")["value"], 0.5);
+    assert_eq!(value("engagement_recency")["contribution"], 22.64);
+}
+
+async fn a_past_as_of_sees_only_what_had_happened(t: TestDb) {
+    let (server, key) = started(&t).await;
+    let before = server
+        .get("/customers/1/score?as_of=2026-09-01T00:00:00Z", &key)
+        .await;
+    let status = before.status();
+    assert_eq!(
+        status,
+        404,
+        "not a customer before it existed: {}",
+        before.text().await.unwrap_or_default()
+    );
+    let early: Value = server
+        .get("/customers/1/score?as_of=2026-10-15T00:00:00Z", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let lifecycle = early["factors"]
+        .as_array()
+        .expect("factors")
+        .iter()
+        .find(|f| f["factor"] == "lifecycle_stage")
+        .cloned()
+        .expect("lifecycle");
+    assert_eq!(
+        lifecycle["status"], "not_applicable",
+        "the stage was set on 11-01"
+    );
+    let history: Value = server
+        .get(
+            "/customers/1/score/history?from=2026-09-28T00:00:00Z&to=2026-11-23T00:00:00Z&step=1w",
+            &key,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let points = history["points"].as_array().expect("points");
+    assert_eq!(points.len(), 9, "from, every week, and to");
+    assert_eq!(points[0]["status"], "not_a_customer");
+    assert_eq!(points[8]["score"], 72.0);
+    let too_many = server
+        .get(
+            "/customers/1/score/history?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            &key,
+        )
+        .await;
+    assert_eq!(too_many.status(), 422);
+    assert_eq!(
+        server
+            .get("/customers/1/score?as_of=yesterday", &key)
+            .await
+            .status(),
+        400
+    );
+}
+
+async fn configuration_versions_etags_and_validation(t: TestDb) {
+    let (server, key) = started(&t).await;
+    let url = format!("{}/scoring/config", server.base);
+    let current = server.get("/scoring/config", &key).await;
+    assert_eq!(current.headers()["etag"], "\"1\"");
+    let body: Value = current.json().await.expect("json");
+    assert_eq!(body["config"]["weights"]["engagement_recency"], 25);
+
+    let invalid = json!({"weights": {"engagement_recency": -5, "bogus": 1}, "min_coverage": 2});
+    let refused = server
+        .client
+        .put(&url)
+        .bearer_auth(&key)
+        .json(&invalid)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.expect("json");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"weights.engagement_recency")
+            && fields.contains(&"weights.bogus")
+            && fields.contains(&"min_coverage"),
+        "{fields:?}"
+    );
+
+    let only_lifecycle = json!({"weights": {"lifecycle_stage": 100}});
+    let accepted = server
+        .client
+        .put(&url)
+        .bearer_auth(&key)
+        .header("If-Match", "\"1\"")
+        .json(&only_lifecycle)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(accepted.status(), 200);
+    assert_eq!(accepted.headers()["etag"], "\"2\"");
+    let stale = server
+        .client
+        .put(&url)
+        .bearer_auth(&key)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"weights": {"deal_value": 100}}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(stale.status(), 412);
+    let after: Value = server
+        .get("/scoring/config", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(after["version"], 2, "a stale If-Match changes nothing");
+
+    let v2: Value = server
+        .get(&format!("/customers/1/score?as_of={T}"), &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (v2["config_version"].clone(), v2["score"].clone()),
+        (json!(2), json!(85.0))
+    );
+    let v1: Value = server
+        .get(
+            &format!("/customers/1/score?as_of={T}&config_version=1"),
+            &key,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v1["score"], 72.0);
+    assert_eq!(
+        server
+            .get("/customers/1/score?config_version=9", &key)
+            .await
+            .status(),
+        404
+    );
+    let versions: Value = server
+        .get("/scoring/config/versions", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(versions["versions"].as_array().expect("versions").len(), 2);
+}
+
+async fn current_scores_are_listed_filtered_and_paged(t: TestDb) {
+    let (server, key) = started(&t).await;
+    let more: Vec<Value> = (2..=5u64)
+        .flat_map(|id| {
+            vec![
+                event(
+                    100 + id,
+                    "contact.creation",
+                    id,
+                    "2026-11-01T00:00:00Z",
+                    json!({}),
+                ),
+                set(
+                    200 + id,
+                    "contact.propertyChange",
+                    id,
+                    "2026-11-01T00:00:00Z",
+                    "email",
+                    &format!("c{id}@example.com"),
+                ),
+                set(
+                    300 + id,
+                    "contact.propertyChange",
+                    id,
+                    "2026-11-01T00:00:00Z",
+                    "lifecyclestage",
+                    if id % 2 == 0 { "lead" } else { "evangelist" },
+                ),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        server
+            .deliver(&Value::Array(more).to_string())
+            .await
+            .status(),
+        200
+    );
+    let mut listed = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while listed.len() < 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "scores never materialized"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let page: Value = server
+            .get("/customers?limit=100", &key)
+            .await
+            .json()
+            .await
+            .expect("json");
+        listed = page["customers"].as_array().cloned().unwrap_or_default();
+    }
+    let first: Value = server
+        .get("/customers?limit=2&sort=name", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let cursor = first["next_cursor"].as_str().expect("cursor").to_string();
+    let second: Value = server
+        .get(
+            &format!("/customers?limit=2&sort=name&cursor={cursor}"),
+            &key,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let names = |page: &Value| {
+        page["customers"]
+            .as_array()
+            .expect("page")
+            .iter()
+            .map(|c| c["email"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (names(&first), names(&second));
+    assert_eq!(a.len() + b.len(), 4);
+    assert!(a.iter().all(|x| !b.contains(x)), "pages do not overlap");
+    assert!(a.last() < b.first(), "sorted by name across pages");
+    let insufficient: Value = server
+        .get("/customers?status=insufficient_data", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        insufficient["customers"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|c| c["score"].is_null())
+    );
+    assert_eq!(
+        server.get("/customers?band=excellent", &key).await.status(),
+        400
+    );
+    let summary: Value = server
+        .get("/scores/summary", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(summary["customers"], 5);
+
+    let preview: Value = server
+        .client
+        .post(format!("{}/scoring/preview", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"weights": {"lifecycle_stage": 100}, "min_coverage": 0.1}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(preview["customers"], 5);
+    assert!(
+        preview["transitions"].is_object() && preview["biggest_moves"].is_array(),
+        "{preview:#}"
+    );
+    let moves_to_healthy: u64 = preview["bands_candidate"]["healthy"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!(
+        moves_to_healthy >= 3,
+        "customer, 2 evangelists score >= 70 on lifecycle alone: {preview:#}"
+    );
+}
+
+on_both_backends!(
+    the_worked_example_scores_72_healthy,
+    a_past_as_of_sees_only_what_had_happened,
+    configuration_versions_etags_and_validation,
+    current_scores_are_listed_filtered_and_paged,
+);

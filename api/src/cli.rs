@@ -8,6 +8,7 @@ use healthscore_projections::Db;
 
 use crate::commands::keys::KeysCommand;
 use crate::commands::projections::ProjectionsCommand;
+use crate::commands::sync::{HubSpotArgs, SyncCommand};
 use crate::http::{self, WebhookSettings};
 use crate::secret::Secret;
 use crate::workers::Workers;
@@ -45,6 +46,19 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Sync contacts, companies and deals from HubSpot's CRM API.
+    Sync {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        hubspot: HubSpotArgs,
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
+    /// Serve a fake HubSpot CRM API with a generated portal (for trying healthscore out).
+    FakeHubspot(healthscore_fixtures::fake_hubspot::FakeHubSpotArgs),
+    /// Run everything end to end against a fake HubSpot: sync, webhooks, scores, the API.
+    Demo(crate::commands::demo::DemoArgs),
     /// Measure the engine's hot paths.
     #[command(subcommand)]
     Bench(crate::bench::Bench),
@@ -71,6 +85,11 @@ pub struct ServeArgs {
     /// How often every customer is rescored (recency decays with time alone): 90s, 10m, 1h.
     #[arg(long, env = "HEALTHSCORE_RESCORE_INTERVAL", default_value = "10m", value_parser = crate::workers::parse_interval)]
     pub rescore_interval: std::time::Duration,
+    #[command(flatten)]
+    pub hubspot: HubSpotArgs,
+    /// How often an incremental HubSpot sync runs when a token is set: 90s, 5m, 1h.
+    #[arg(long, env = "HUBSPOT_SYNC_INTERVAL", default_value = "5m", value_parser = crate::workers::parse_interval)]
+    pub sync_interval: std::time::Duration,
 }
 
 /// Webhook verification.
@@ -114,6 +133,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             result
         }
+        Command::Sync {
+            database,
+            hubspot,
+            command,
+        } => {
+            let db = connect(&database).await?;
+            let result = crate::commands::sync::run(&db, &hubspot, command).await;
+            db.close().await;
+            result
+        }
+        Command::FakeHubspot(args) => Ok(args.run().await?),
+        Command::Demo(args) => crate::commands::demo::run(args).await,
         Command::Migrate(args) => {
             let db = connect(&args).await?;
             tracing::info!(backend = ?db.backend(), "migrations applied");
@@ -136,8 +167,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(addr = %listener.local_addr()?, backend = ?db.backend(), "serving");
-    let state = http::AppState::new(db.clone(), args.webhook.settings());
-    let workers = Workers::start(&state, args.rescore_interval);
+    let mut state = http::AppState::new(db.clone(), args.webhook.settings());
+    if let Some(client) = args.hubspot.client()? {
+        state = state.with_sync(client);
+    }
+    let workers =
+        Workers::start(&state, args.rescore_interval).with_sync(&state, args.sync_interval);
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -7,5 +7,6 @@ pub mod http;
 pub mod hubspot;
 pub mod scoring;
 pub mod secret;
+pub mod sync;
 pub mod telemetry;
 pub mod workers;

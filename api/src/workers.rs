@@ -7,8 +7,11 @@ use healthscore_projections::projector::Projector;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use healthscore_domain::sync_run::SyncMode;
+
 use crate::http::AppState;
 use crate::scoring::refresh::Refresher;
+use crate::sync::SyncError;
 
 /// Running background tasks; [`Workers::stop`] ends them.
 #[derive(Debug)]
@@ -35,6 +38,36 @@ impl Workers {
             tokio::spawn(refresher.run(stop)),
         ];
         Self { shutdown, tasks }
+    }
+
+    /// Adds the periodic HubSpot sync when `state` has a syncer: one run at start, then one every
+    /// `interval` (incremental, or full while no run has completed). A lease held elsewhere
+    /// (another instance syncing) just skips a turn.
+    #[must_use]
+    pub fn with_sync(mut self, state: &AppState, interval: Duration) -> Self {
+        if let Some(syncer) = state.syncer.clone() {
+            let mut stop = self.shutdown.subscribe();
+            self.tasks.push(tokio::spawn(async move {
+                loop {
+                    let sync = syncer.sync(SyncMode::Incremental);
+                    tokio::select! {
+                        outcome = sync => match outcome {
+                            Ok(_) => {}
+                            Err(SyncError::Busy { run_id, .. }) => {
+                                tracing::debug!(run_id, "another instance is syncing; skipping");
+                            }
+                            Err(error) => tracing::warn!(%error, "periodic sync failed"),
+                        },
+                        _ = stop.changed() => return,
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(interval) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            }));
+        }
+        self
     }
 
     /// Signals every worker and waits for them.

@@ -9,6 +9,7 @@ pub mod read_models;
 pub mod recorder;
 pub mod scoring;
 pub mod store;
+pub mod sync_lease;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;

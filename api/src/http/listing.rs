@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use healthscore_domain::scoring::float_json;
 use healthscore_projections::read_models::queries::rfc3339;
 use healthscore_projections::scoring::materialized::{self, ListFilter, ScoreRow, Sort, SortKey};
 use rust_decimal::Decimal;
@@ -35,7 +36,7 @@ fn tenths(score: Decimal) -> i64 {
 /// The score of a row as a JSON number with one decimal.
 pub fn score_of(row: &ScoreRow) -> Value {
     row.score_tenths
-        .map_or(Value::Null, |t| json!(Decimal::new(t, 1)))
+        .map_or(Value::Null, |t| float_json(Decimal::new(t, 1)))
 }
 
 fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
@@ -135,6 +136,6 @@ pub async fn summary(
         "customers": rows.len(),
         "bands": {"healthy": count("healthy"), "at_risk": count("at_risk"), "critical": count("critical")},
         "insufficient_data": rows.iter().filter(|r| r.status == "insufficient_data").count(),
-        "mean_score": mean,
+        "mean_score": mean.map(float_json),
     })))
 }

@@ -8,6 +8,7 @@ pub mod objects;
 pub mod preview;
 pub mod problem;
 pub mod scores;
+pub mod sync;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -25,6 +26,10 @@ use tower_http::trace::TraceLayer;
 
 use healthscore_projections::scoring::service::ScoringService;
 use tokio::sync::{Notify, watch};
+
+use crate::hubspot::HubSpotClient;
+use crate::sync::Syncer;
+use crate::sync::runs::SyncRuns;
 
 use crate::scoring::configs::Configs;
 use crate::secret::Secret;
@@ -57,6 +62,10 @@ pub struct AppState {
     pub config_changed: Arc<Notify>,
     /// The log position through which materialized scores are current.
     pub scored_through: Arc<watch::Sender<i64>>,
+    /// Sync runs of every portal.
+    pub sync_runs: Arc<SyncRuns>,
+    /// The HubSpot sync, when an access token is configured.
+    pub syncer: Option<Syncer>,
 }
 
 impl AppState {
@@ -72,8 +81,22 @@ impl AppState {
             configs: Arc::new(Configs::new(&store)),
             config_changed: Arc::default(),
             scored_through: Arc::new(watch::channel(0).0),
+            sync_runs: Arc::new(SyncRuns::new(&store)),
+            syncer: None,
             store,
         }
+    }
+
+    /// Enables `POST /sync` and the periodic sync with `client`.
+    #[must_use]
+    pub fn with_sync(mut self, client: HubSpotClient) -> Self {
+        self.syncer = Some(Syncer::new(
+            client,
+            self.recorder.clone(),
+            self.sync_runs.clone(),
+            self.db.clone(),
+        ));
+        self
     }
 }
 
@@ -95,6 +118,8 @@ pub fn router(state: AppState) -> Router {
         .route("/scoring/preview", post(preview::preview))
         .route("/companies/{id}", get(objects::company))
         .route("/deals/{id}", get(objects::deal))
+        .route("/sync", post(sync::start))
+        .route("/sync/runs/{id}", get(sync::run))
         .merge(webhooks)
         .with_state(state)
         .layer(TraceLayer::new_for_http())

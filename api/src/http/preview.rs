@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
+use healthscore_domain::scoring::float_json;
 use healthscore_domain::scoring::{Band, ScoreReport, ScoringConfig};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -72,7 +73,7 @@ pub async fn preview(
     let top: Vec<Value> = movers
         .iter()
         .take(20)
-        .map(|(id, a, b)| json!({"customer_id": id.to_string(), "score_now": a, "score_candidate": b, "delta": (*b - *a).round_dp(1)}))
+        .map(|(id, a, b)| json!({"customer_id": id.to_string(), "score_now": float_json(*a), "score_candidate": float_json(*b), "delta": float_json((*b - *a).round_dp(1))}))
         .collect();
     Ok(Json(json!({
         "as_of": now.to_rfc3339(),
@@ -82,7 +83,7 @@ pub async fn preview(
         "bands_candidate": counts_candidate,
         "transitions": transitions,
         "biggest_moves": top,
-        "mean_delta": mean_delta(&movers),
+        "mean_delta": mean_delta(&movers).map(float_json),
     })))
 }
 

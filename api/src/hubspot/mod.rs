@@ -8,6 +8,7 @@
 //! limit's window. A `DAILY` 429, a 401 and other 4xx answers fail at once with a typed
 //! [`HubSpotError`]. The access token is never printed or logged.
 
+mod associations;
 mod client;
 mod config;
 mod error;
@@ -24,6 +25,7 @@ mod transport;
 #[cfg(test)]
 mod tests;
 
+pub use associations::ASSOCIATION_BATCH_SIZE;
 pub use client::HubSpotClient;
 pub use config::{AccessToken, ClientConfig, DEFAULT_BASE_URL};
 pub use error::HubSpotError;

@@ -14,6 +14,7 @@ mod factors;
 mod model;
 mod momentum;
 mod numbers;
+pub use numbers::float_json;
 mod parse;
 mod properties;
 mod report;

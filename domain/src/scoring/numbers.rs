@@ -44,6 +44,14 @@ pub(crate) fn serialize_decimal<S: Serializer>(value: &Decimal, s: S) -> Result<
     decimal_to_json(*value).serialize(s)
 }
 
+/// A measured decimal (a score, a mean, a delta) as a JSON float, as the API writes them.
+pub fn float_json(value: Decimal) -> Value {
+    value
+        .to_f64()
+        .and_then(Number::from_f64)
+        .map_or_else(|| Value::String(value.to_string()), Value::Number)
+}
+
 /// `serialize_with` for a measured decimal (score, coverage, value, contribution) written as a
 /// JSON float (`72.0`, `1.0`) whatever its scale.
 pub(crate) fn serialize_float<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {

@@ -90,6 +90,29 @@ impl EventStore {
         })
     }
 
+    /// The ids of the streams whose id starts with `prefix`, newest (greatest) first; served by
+    /// the (stream_id, sequence) index.
+    pub async fn stream_ids_with_prefix(
+        &self,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        // Every id with the prefix sorts in [prefix, prefix + U+10FFFF).
+        let end = format!("{prefix}\u{10FFFF}");
+        on_reader!(self.db(), pool => {
+            let ids: Vec<(String,)> = sqlx::query_as(
+                "SELECT DISTINCT stream_id FROM events WHERE stream_id >= $1 AND stream_id < $2 \
+                 ORDER BY stream_id DESC LIMIT $3",
+            )
+            .bind(prefix)
+            .bind(&end)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(ids.into_iter().map(|(id,)| id).collect())
+        })
+    }
+
     /// The highest committed position (0 for an empty log).
     pub async fn head(&self) -> Result<i64, StoreError> {
         on_reader!(self.db(), pool => {

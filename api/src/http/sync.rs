@@ -1,0 +1,110 @@
+//! `POST /sync` starts (or resumes) a HubSpot sync in the background; `GET /sync/runs/{id}`
+//! shows a run's progress, from its events.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use healthscore_domain::sync_run::SyncMode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Portal;
+use super::problem::ApiError;
+use crate::sync::SyncError;
+
+/// `{"mode": "full" | "incremental"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    mode: SyncMode,
+}
+
+fn refused(error: SyncError) -> ApiError {
+    match error {
+        SyncError::Busy { run_id, .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            format!("a sync of this portal is already running: /sync/runs/{run_id}"),
+        ),
+        SyncError::OtherPortal { .. } => ApiError::new(StatusCode::FORBIDDEN, error.to_string()),
+        SyncError::HubSpot(error) => ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// `POST /sync`: 202 with the run's id once the run is recorded as started.
+pub async fn start(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    body: Result<Json<SyncRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "expected {{\"mode\": \"full\" | \"incremental\"}}: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let syncer = state.syncer.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "syncing is off: set HUBSPOT_ACCESS_TOKEN (and HUBSPOT_API_BASE for a fake HubSpot)",
+        )
+    })?;
+    let started = syncer
+        .begin(request.mode, Some(portal))
+        .await
+        .map_err(refused)?;
+    let location = format!("/sync/runs/{}", started.run_id);
+    let body = json!({
+        "run_id": started.run_id,
+        "portal_id": started.portal.0.to_string(),
+        "mode": started.mode,
+        "resumed": started.resumed,
+        "status_url": location,
+    });
+    tokio::spawn(async move {
+        // The outcome is recorded in the run's events; the log says why it failed.
+        let _ = started.run().await;
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// `GET /sync/runs/{id}`: the run as its events tell it, with live figures while it runs here.
+pub async fn run(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    Path(run_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let run = state
+        .sync_runs
+        .load(portal, &run_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let view = run
+        .view()
+        .ok_or_else(|| ApiError::not_found(format!("no sync run {run_id}")))?;
+    let mut body = json!({ "run_id": run_id, "portal_id": portal.0.to_string() });
+    if let (Some(fields), Ok(serde_json::Value::Object(view))) =
+        (body.as_object_mut(), serde_json::to_value(view))
+    {
+        fields.extend(view);
+    }
+    let live = state
+        .syncer
+        .as_ref()
+        .map(|s| s.progress().report())
+        .filter(|report| report.run_id == run_id);
+    if let Some(live) = live {
+        body["live"] = json!(live);
+    }
+    Ok(Json(body))
+}

@@ -1,0 +1,339 @@
+//! Beginning, paging and finishing a sync run.
+
+use chrono::Utc;
+use healthscore_domain::ids::PortalId;
+use healthscore_domain::sync_run::{ResumePoint, SyncMode, SyncRunCommand, SyncStatus};
+use healthscore_projections::sync_lease;
+
+use super::cursor::Cursor;
+use super::runs::new_run_id;
+use super::snapshot::{associated_kinds, message, object_type, properties, snapshot};
+use super::{LEASE_TTL, SyncError, Syncer};
+use crate::hubspot::{CrmRecord, ObjectKind, SEARCH_PAGE_SIZE};
+
+/// Object types in the order a run pages them (companies first, so the contacts and deals that
+/// follow link to known companies).
+const ORDER: [ObjectKind; 3] = [
+    ObjectKind::Companies,
+    ObjectKind::Contacts,
+    ObjectKind::Deals,
+];
+
+/// A run that holds its portal's lease and is ready to page.
+#[derive(Debug, Clone)]
+pub struct StartedRun {
+    syncer: Syncer,
+    /// The portal synced.
+    pub portal: PortalId,
+    /// The run's id.
+    pub run_id: String,
+    /// Full or incremental.
+    pub mode: SyncMode,
+    /// True when this continues an interrupted or failed run.
+    pub resumed: bool,
+}
+
+/// One fetched page: records, their snapshots' authoritative association kinds, the next cursor.
+struct Page {
+    records: Vec<CrmRecord>,
+    authoritative: Vec<ObjectKind>,
+    next: Option<Cursor>,
+}
+
+fn ms(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Syncer {
+    /// Finds the portal, takes its lease and starts a run of `mode`, or resumes the portal's
+    /// newest run when it is unfinished and of the same mode. An incremental sync with no
+    /// completed run to start from becomes a full one. With `only` set, refuses a token of
+    /// another portal.
+    pub async fn begin(
+        &self,
+        mode: SyncMode,
+        only: Option<PortalId>,
+    ) -> Result<StartedRun, SyncError> {
+        let portal = PortalId(self.client.account_portal_id().await?);
+        if let Some(asked) = only.filter(|asked| *asked != portal) {
+            return Err(SyncError::OtherPortal {
+                token_portal: portal,
+                asked,
+            });
+        }
+        let watermark = self.runs.watermark(portal).await?;
+        let mode = match (mode, watermark) {
+            (SyncMode::Incremental, None) => {
+                tracing::info!(%portal, "no completed sync yet; running a full sync instead");
+                SyncMode::Full
+            }
+            (mode, _) => mode,
+        };
+        let latest = self.runs.latest(portal).await?;
+        let unfinished = latest.filter(|(_, run)| {
+            run.view()
+                .is_some_and(|v| v.status != SyncStatus::Completed && v.mode == mode)
+        });
+        let run_id = unfinished
+            .as_ref()
+            .map_or_else(new_run_id, |(id, _)| id.clone());
+        if let Err(lease) =
+            sync_lease::acquire(&self.db, portal, &self.holder, &run_id, ms(LEASE_TTL)).await?
+        {
+            return Err(SyncError::Busy {
+                portal,
+                run_id: lease.run_id,
+            });
+        }
+        let now = Utc::now();
+        let resumed = unfinished.is_some();
+        if let Some((_, run)) = &unfinished {
+            if run.status() == Some(SyncStatus::Running) {
+                // We hold the lease, so whoever was running it is gone.
+                let reason = "interrupted: its process stopped".to_string();
+                let fail = SyncRunCommand::FailSync { reason, at: now };
+                self.runs.execute(portal, &run_id, fail).await?;
+            }
+            let resume = SyncRunCommand::ResumeSync { at: now };
+            self.runs.execute(portal, &run_id, resume).await?;
+            tracing::info!(%portal, run_id, ?mode, "resuming sync run");
+        } else {
+            let since_ms = match mode {
+                SyncMode::Incremental => watermark.map(|w| w - ms(self.overlap)),
+                SyncMode::Full => None,
+            };
+            let start = SyncRunCommand::StartSync {
+                mode,
+                started_at: now,
+                since_ms,
+            };
+            self.runs.execute(portal, &run_id, start).await?;
+            tracing::info!(%portal, run_id, ?mode, since_ms, "sync run started");
+        }
+        self.progress.begin(&run_id);
+        Ok(StartedRun {
+            syncer: self.clone(),
+            portal,
+            run_id,
+            mode,
+            resumed,
+        })
+    }
+}
+
+impl StartedRun {
+    /// Pages every object type to the end and completes the run; on an error the run is
+    /// recorded as failed (resumable) and the lease given up.
+    pub async fn run(&self) -> Result<(), SyncError> {
+        let outcome = self.page_everything().await;
+        let syncer = &self.syncer;
+        if let Err(error) = &outcome {
+            tracing::warn!(portal = %self.portal, run_id = self.run_id, %error, "sync run failed");
+            let fail = SyncRunCommand::FailSync {
+                reason: error.to_string(),
+                at: Utc::now(),
+            };
+            if let Err(record) = syncer.runs.execute(self.portal, &self.run_id, fail).await {
+                tracing::error!(%record, "cannot record the sync failure");
+            }
+        }
+        sync_lease::release(&syncer.db, self.portal, &syncer.holder).await?;
+        outcome
+    }
+
+    async fn page_everything(&self) -> Result<(), SyncError> {
+        let syncer = &self.syncer;
+        let run = syncer.runs.load(self.portal, &self.run_id).await?;
+        let view = run
+            .view()
+            .cloned()
+            .ok_or_else(|| SyncError::Stalled("the run was never started".into()))?;
+        if self.mode == SyncMode::Full {
+            self.estimate().await;
+        }
+        for kind in ORDER {
+            let mut cursor = match run.resume_point(object_type(kind)) {
+                ResumePoint::Done => continue,
+                ResumePoint::After(text) => Cursor::parse(&text).ok_or_else(|| {
+                    SyncError::Stalled(format!("unreadable cursor {text:?} for {kind}"))
+                })?,
+                ResumePoint::Beginning => match view.since_ms {
+                    Some(since) => Cursor::Search { since, after: 0 },
+                    None => Cursor::Live(None),
+                },
+            };
+            loop {
+                let next = self.page(kind, &cursor).await?;
+                match next {
+                    Some(next) => cursor = next,
+                    None => break,
+                }
+            }
+        }
+        let complete = SyncRunCommand::CompleteSync {
+            at: Utc::now(),
+            watermark_ms: view.started_at.timestamp_millis(),
+        };
+        syncer
+            .runs
+            .execute(self.portal, &self.run_id, complete)
+            .await?;
+        tracing::info!(portal = %self.portal, run_id = self.run_id, "sync run completed");
+        Ok(())
+    }
+
+    /// Fetches, records and checkpoints one page; returns where the type continues.
+    async fn page(&self, kind: ObjectKind, cursor: &Cursor) -> Result<Option<Cursor>, SyncError> {
+        let syncer = &self.syncer;
+        let requests_before = syncer.client.stats().requests;
+        let page = self.fetch(kind, cursor).await?;
+        let messages: Vec<_> = page
+            .records
+            .iter()
+            .filter_map(|record| snapshot(self.portal, kind, record, &page.authoritative))
+            .map(|s| message(s, &self.run_id))
+            .collect();
+        let objects = messages.len() as u64;
+        let recorded = syncer.recorder.record(messages).await?;
+        let requests = syncer.client.stats().requests - requests_before;
+        let record_page = SyncRunCommand::RecordPage {
+            object_type: object_type(kind),
+            cursor_after: page.next.as_ref().map(Cursor::to_string),
+            objects,
+            events_recorded: recorded.events as u64,
+            requests,
+            at: Utc::now(),
+        };
+        syncer
+            .runs
+            .execute(self.portal, &self.run_id, record_page)
+            .await?;
+        syncer.progress.page(objects, recorded.events as u64);
+        let renewed = sync_lease::acquire(
+            &syncer.db,
+            self.portal,
+            &syncer.holder,
+            &self.run_id,
+            ms(LEASE_TTL),
+        )
+        .await?;
+        if let Err(lease) = renewed {
+            return Err(SyncError::Busy {
+                portal: self.portal,
+                run_id: lease.run_id,
+            });
+        }
+        Ok(page.next)
+    }
+
+    async fn fetch(&self, kind: ObjectKind, cursor: &Cursor) -> Result<Page, SyncError> {
+        let client = &self.syncer.client;
+        let props = properties(kind);
+        match cursor {
+            Cursor::Live(after) => {
+                let others = associated_kinds(kind);
+                let page = client
+                    .list_objects(kind, after.as_deref(), props, &others, false)
+                    .await?;
+                Ok(Page {
+                    records: page.results,
+                    authoritative: others,
+                    next: Some(match page.next_after {
+                        Some(next) => Cursor::Live(Some(next)),
+                        None => Cursor::Archived(None),
+                    }),
+                })
+            }
+            Cursor::Archived(after) => {
+                let page = client
+                    .list_objects(kind, after.as_deref(), props, &[], true)
+                    .await?;
+                Ok(Page {
+                    records: page.results,
+                    authoritative: Vec::new(),
+                    next: page.next_after.map(|next| Cursor::Archived(Some(next))),
+                })
+            }
+            Cursor::Search { since, after } => self.search(kind, *since, *after).await,
+        }
+    }
+
+    /// One page of the modified-since search, with the associations search leaves out.
+    async fn search(&self, kind: ObjectKind, since: i64, after: u32) -> Result<Page, SyncError> {
+        let client = &self.syncer.client;
+        let page = client
+            .search_modified_since(kind, since, after, properties(kind))
+            .await?;
+        let mut records = page.results.clone();
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let others = associated_kinds(kind);
+        for other in &others {
+            let mut linked = client.associations_of(kind, *other, &ids).await?;
+            for record in &mut records {
+                let ids = linked.remove(&record.id).unwrap_or_default();
+                record.associations.insert(*other, ids);
+            }
+        }
+        let next = if page.next_after.is_none() {
+            Cursor::Archived(None)
+        } else if page.must_restart() {
+            // Past the 10,000-result cap: a new window from the last modified time seen.
+            let last = records
+                .iter()
+                .map(|r| modified_ms(kind, r))
+                .max()
+                .unwrap_or(since);
+            if last <= since {
+                return Err(SyncError::Stalled(format!(
+                    "more than {} {kind} share one modified time",
+                    crate::hubspot::SEARCH_RESULT_CAP
+                )));
+            }
+            Cursor::Search {
+                since: last,
+                after: 0,
+            }
+        } else {
+            Cursor::Search {
+                since,
+                after: page.next_after.unwrap_or(after + SEARCH_PAGE_SIZE),
+            }
+        };
+        Ok(Page {
+            records,
+            authoritative: others,
+            next: Some(next),
+        })
+    }
+
+    /// Counts the portal's objects (one search request per type) for the ETA; best effort.
+    async fn estimate(&self) {
+        let client = &self.syncer.client;
+        let mut total = 0;
+        for kind in ORDER {
+            match client.search_modified_since(kind, 0, 0, &[]).await {
+                Ok(page) => total += page.total,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot count objects; no ETA");
+                    return;
+                }
+            }
+        }
+        self.syncer.progress.expect(total);
+    }
+}
+
+/// A record's modified time, epoch ms: its modified-date property, else `updatedAt`.
+fn modified_ms(kind: ObjectKind, record: &CrmRecord) -> i64 {
+    record
+        .properties
+        .get(kind.modified_property())
+        .and_then(|text| {
+            text.parse::<i64>().ok().or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .ok()
+                    .map(|t| t.timestamp_millis())
+            })
+        })
+        .unwrap_or_else(|| record.updated_at.timestamp_millis())
+}

@@ -1,6 +1,7 @@
 //! The real router on a real socket, for black-box HTTP tests.
 
 use healthscore_api::http::{AppState, WebhookSettings, router};
+use healthscore_api::hubspot::HubSpotClient;
 use healthscore_api::secret::Secret;
 use healthscore_api::workers::Workers;
 use healthscore_domain::hubspot::{sign_v1, sign_v2, sign_v3};
@@ -41,12 +42,25 @@ impl TestServer {
 
     /// Serves `db` with explicit webhook settings.
     pub async fn start_with(db: Db, webhook: WebhookSettings) -> TestServer {
+        Self::serve(AppState::new(db, webhook)).await
+    }
+
+    /// Serves `db` with the test webhook settings and a HubSpot sync through `client`.
+    pub async fn start_syncing(db: Db, client: HubSpotClient) -> TestServer {
+        let webhook = WebhookSettings {
+            secrets: vec![Secret::new(SECRET)],
+            public_url: Some(PUBLIC_URL.to_string()),
+        };
+        Self::serve(AppState::new(db, webhook).with_sync(client)).await
+    }
+
+    /// Serves `state` with its background workers (the periodic sync excluded).
+    pub async fn serve(state: AppState) -> TestServer {
         // `RUST_LOG=healthscore=debug cargo test ...` shows the server's log beside a failure.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let state = AppState::new(db, webhook);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -7,7 +7,7 @@ use healthscore_projections::sync_lease;
 
 use super::cursor::Cursor;
 use super::runs::new_run_id;
-use super::snapshot::{associated_kinds, message, object_type, properties, snapshot};
+use super::snapshot::{associated_kinds, message, object_type, other_ends, properties, snapshot};
 use super::{LEASE_TTL, SyncError, Syncer};
 use crate::hubspot::{CrmRecord, ObjectKind, SEARCH_PAGE_SIZE};
 
@@ -19,10 +19,25 @@ const ORDER: [ObjectKind; 3] = [
     ObjectKind::Deals,
 ];
 
+/// Marks the syncer busy while any clone of a [`StartedRun`] is alive.
+#[derive(Debug)]
+struct ActiveRun(Syncer);
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        *self
+            .0
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
 /// A run that holds its portal's lease and is ready to page.
 #[derive(Debug, Clone)]
 pub struct StartedRun {
     syncer: Syncer,
+    _active: std::sync::Arc<ActiveRun>,
     /// The portal synced.
     pub portal: PortalId,
     /// The run's id.
@@ -37,6 +52,8 @@ pub struct StartedRun {
 struct Page {
     records: Vec<CrmRecord>,
     authoritative: Vec<ObjectKind>,
+    /// Record each association on the other end too (search pages see one side only).
+    mirror_associations: bool,
     next: Option<Cursor>,
 }
 
@@ -54,6 +71,20 @@ impl Syncer {
         mode: SyncMode,
         only: Option<PortalId>,
     ) -> Result<StartedRun, SyncError> {
+        {
+            let mut active = self
+                .active
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(run_id) = active.as_ref() {
+                return Err(SyncError::Busy {
+                    portal: only.unwrap_or(PortalId(0)),
+                    run_id: run_id.clone(),
+                });
+            }
+            *active = Some(String::new());
+        }
+        let guard = std::sync::Arc::new(ActiveRun(self.clone()));
         let portal = PortalId(self.client.account_portal_id().await?);
         if let Some(asked) = only.filter(|asked| *asked != portal) {
             return Err(SyncError::OtherPortal {
@@ -111,8 +142,13 @@ impl Syncer {
             tracing::info!(%portal, run_id, ?mode, since_ms, "sync run started");
         }
         self.progress.begin(&run_id);
+        *self
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(run_id.clone());
         Ok(StartedRun {
             syncer: self.clone(),
+            _active: guard,
             portal,
             run_id,
             mode,
@@ -187,13 +223,18 @@ impl StartedRun {
         let syncer = &self.syncer;
         let requests_before = syncer.client.stats().requests;
         let page = self.fetch(kind, cursor).await?;
-        let messages: Vec<_> = page
+        let mut messages: Vec<_> = page
             .records
             .iter()
             .filter_map(|record| snapshot(self.portal, kind, record, &page.authoritative))
             .map(|s| message(s, &self.run_id))
             .collect();
         let objects = messages.len() as u64;
+        if page.mirror_associations {
+            for record in &page.records {
+                messages.extend(other_ends(self.portal, kind, record, &self.run_id));
+            }
+        }
         let recorded = syncer.recorder.record(messages).await?;
         let requests = syncer.client.stats().requests - requests_before;
         let record_page = SyncRunCommand::RecordPage {
@@ -238,6 +279,7 @@ impl StartedRun {
                 Ok(Page {
                     records: page.results,
                     authoritative: others,
+                    mirror_associations: false,
                     next: Some(match page.next_after {
                         Some(next) => Cursor::Live(Some(next)),
                         None => Cursor::Archived(None),
@@ -251,6 +293,7 @@ impl StartedRun {
                 Ok(Page {
                     records: page.results,
                     authoritative: Vec::new(),
+                    mirror_associations: false,
                     next: page.next_after.map(|next| Cursor::Archived(Some(next))),
                 })
             }
@@ -302,6 +345,7 @@ impl StartedRun {
         Ok(Page {
             records,
             authoritative: others,
+            mirror_associations: true,
             next: Some(next),
         })
     }

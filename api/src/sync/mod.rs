@@ -79,6 +79,9 @@ pub struct Syncer {
     holder: Holder,
     overlap: Duration,
     progress: LiveProgress,
+    /// The run this syncer is working on: one at a time per process (the lease only tells
+    /// processes apart).
+    active: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Syncer {
@@ -97,6 +100,7 @@ impl Syncer {
             holder: Holder::this_process(),
             overlap: DEFAULT_OVERLAP,
             progress: LiveProgress::default(),
+            active: Arc::default(),
         }
     }
 
@@ -116,9 +120,27 @@ impl Syncer {
     }
 
     /// Begins (or resumes) a run and carries it to the end.
-    pub async fn sync(&self, mode: SyncMode) -> Result<StartedRun, SyncError> {
+    pub async fn sync(&self, mode: SyncMode) -> Result<FinishedRun, SyncError> {
         let started = self.begin(mode, None).await?;
         started.run().await?;
-        Ok(started)
+        Ok(FinishedRun {
+            portal: started.portal,
+            run_id: started.run_id.clone(),
+            mode: started.mode,
+            resumed: started.resumed,
+        })
     }
+}
+
+/// A run that completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedRun {
+    /// The portal synced.
+    pub portal: PortalId,
+    /// The run's id.
+    pub run_id: String,
+    /// Full or incremental.
+    pub mode: SyncMode,
+    /// True when it continued an interrupted or failed run.
+    pub resumed: bool,
 }

@@ -100,6 +100,43 @@ pub fn snapshot(
     })
 }
 
+/// Messages recording, on the other end, each association `record` has: a search page sees
+/// only the changed side, and the read models answer from either end.
+pub fn other_ends(
+    portal: PortalId,
+    kind: ObjectKind,
+    record: &CrmRecord,
+    run_id: &str,
+) -> Vec<Message> {
+    let Ok(id) = record.id.parse::<u64>() else {
+        return Vec::new();
+    };
+    let this = ObjectRef::new(portal, object_type(kind), id);
+    let observed_at = record.updated_at.timestamp_millis();
+    record
+        .associations
+        .iter()
+        .flat_map(|(other_kind, ids)| {
+            ids.iter()
+                .filter_map(|id| id.parse::<u64>().ok())
+                .map(move |other_id| ObjectRef::new(portal, object_type(*other_kind), other_id))
+        })
+        .map(|other| Message {
+            dedup_key: None,
+            commands: vec![(
+                CrmObjectCommand::ObserveAssociation {
+                    object: other,
+                    other: this,
+                    present: true,
+                    observed_at,
+                },
+                json!({"source": "sync", "run_id": run_id}),
+            )],
+            raw_events: Vec::new(),
+        })
+        .collect()
+}
+
 /// The message recording `snapshot` for run `run_id`. Snapshots need no dedup key: observing
 /// the same data twice records nothing the second time.
 pub fn message(snapshot: Snapshot, run_id: &str) -> Message {

@@ -1,0 +1,436 @@
+//! HubSpot sync against the project's fake HubSpot: full and incremental runs mirror the portal,
+//! only differences become events, faults are ridden out, interrupted runs resume, and the
+//! HTTP interface starts and follows runs. Each story runs on SQLite and on PostgreSQL.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use healthscore_api::hubspot::{AccessToken, ClientConfig, HubSpotClient, ObjectKind};
+use healthscore_api::sync::snapshot::properties;
+use healthscore_api::sync::{SyncError, Syncer};
+use healthscore_domain::sync_run::SyncMode;
+use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, Faults, RunningFake};
+use healthscore_fixtures::generate::{ObjectType as FakeType, Portal};
+use healthscore_projections::{Db, on_reader};
+use healthscore_tests::server::TestServer;
+use healthscore_tests::{TestDb, on_both_backends};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+const KINDS: [(ObjectKind, FakeType, &str); 3] = [
+    (ObjectKind::Contacts, FakeType::Contacts, "contact"),
+    (ObjectKind::Companies, FakeType::Companies, "company"),
+    (ObjectKind::Deals, FakeType::Deals, "deal"),
+];
+
+async fn fake(contacts: usize, faults: Faults) -> RunningFake {
+    FakeHubSpot::start(FakeConfig {
+        contacts,
+        companies: contacts / 4,
+        deals: contacts / 2,
+        faults,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake HubSpot starts")
+}
+
+fn client_for(fake: &RunningFake) -> HubSpotClient {
+    let config = ClientConfig {
+        base_url: fake.base_url().to_string(),
+        backoff_base: std::time::Duration::from_millis(20),
+        backoff_max: std::time::Duration::from_millis(200),
+        max_retries: 10,
+        ..ClientConfig::new(AccessToken::new(fake.token()))
+    };
+    HubSpotClient::new(config).expect("client")
+}
+
+/// One read-model table as rows of text.
+async fn rows(db: &Db, sql: &str) -> Vec<Vec<String>> {
+    on_reader!(db, pool => {
+        let rows = sqlx::query(sql).fetch_all(pool).await.expect("query");
+        rows.iter()
+            .map(|row| (0..row.len()).map(|i| row.try_get::<String, _>(i).expect("text")).collect())
+            .collect()
+    })
+}
+
+/// Every record of `portal` is in the read models: archived ones deleted, live ones with each
+/// synced property's value and each association to a live record.
+async fn assert_mirrors(db: &Db, portal: &Portal) {
+    for (kind, fake_type, name) in KINDS {
+        let objects: BTreeMap<String, String> = rows(
+            db,
+            &format!("SELECT CAST(object_id AS TEXT), CAST(CAST(deleted AS INTEGER) AS TEXT) FROM crm_objects WHERE object_type = '{name}'"),
+        )
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+        let values: BTreeMap<(String, String), String> = rows(
+            db,
+            &format!("SELECT CAST(object_id AS TEXT), name, value FROM object_properties WHERE object_type = '{name}'"),
+        )
+        .await
+        .into_iter()
+        .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
+        .collect();
+        let links: BTreeSet<(String, String, String)> = rows(
+            db,
+            &format!("SELECT CAST(from_id AS TEXT), to_type, CAST(to_id AS TEXT) FROM associations WHERE from_type = '{name}' AND CAST(present AS INTEGER) = 1"),
+        )
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+        .collect();
+        for (id, object) in portal.objects(fake_type) {
+            let id = id.to_string();
+            let deleted = objects.get(&id).map(String::as_str);
+            if object.is_archived() {
+                assert_eq!(deleted, Some("1"), "{name} {id} is archived in HubSpot");
+                continue;
+            }
+            assert_eq!(deleted, Some("0"), "{name} {id} is live in HubSpot");
+            for property in properties(kind) {
+                let expected = object.property(property).unwrap_or_default();
+                let actual = values
+                    .get(&(id.clone(), (*property).to_string()))
+                    .map_or("", String::as_str);
+                assert_eq!(actual, expected, "{name} {id} property {property}");
+            }
+            for (other_type, ids) in &object.associations {
+                let other = KINDS.iter().find(|k| k.1 == *other_type).expect("kind").2;
+                for other_id in ids {
+                    let live = portal
+                        .get(*other_type, *other_id)
+                        .is_some_and(|o| !o.is_archived());
+                    if live {
+                        let link = (id.clone(), other.to_string(), other_id.to_string());
+                        assert!(
+                            links.contains(&link),
+                            "{name} {id} is linked to {other} {other_id}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Events per CRM-object stream and type: a repeat would show as a count above one where the
+/// aggregate records a fact once (creation, deletion).
+async fn creations(db: &Db) -> (usize, usize) {
+    let counts = rows(
+        db,
+        "SELECT stream_id, CAST(COUNT(*) AS TEXT) FROM events WHERE event_type = 'ObjectCreated' GROUP BY stream_id",
+    )
+    .await;
+    let repeated = counts.iter().filter(|r| r[1] != "1").count();
+    (counts.len(), repeated)
+}
+
+async fn crm_events(db: &Db) -> usize {
+    rows(
+        db,
+        "SELECT CAST(COUNT(*) AS TEXT) FROM events WHERE stream_type = 'crm_object'",
+    )
+    .await[0][0]
+        .parse()
+        .expect("count")
+}
+
+async fn a_full_sync_mirrors_the_portal_and_a_second_records_nothing(t: TestDb) {
+    let fake = fake(160, Faults::default()).await;
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    let first = syncer.sync(SyncMode::Full).await.expect("full sync");
+    assert!(!first.resumed);
+    let recorded = syncer.progress().report();
+    assert_eq!(recorded.objects, 160 + 40 + 80, "every object was paged");
+    server.projected().await;
+    assert_mirrors(&t.db, &fake.portal()).await;
+    let before = crm_events(&t.db).await;
+
+    syncer.sync(SyncMode::Full).await.expect("second full sync");
+    assert_eq!(
+        syncer.progress().report().events,
+        0,
+        "unchanged data records nothing"
+    );
+    assert_eq!(crm_events(&t.db).await, before);
+    assert_eq!(fake.stats().responses_429, 0, "paced under the limit");
+}
+
+async fn an_incremental_sync_picks_up_what_changed(t: TestDb) {
+    let fake = fake(120, Faults::default()).await;
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    syncer.sync(SyncMode::Full).await.expect("full sync");
+
+    let portal = fake.portal();
+    let live = |kind: FakeType| {
+        portal
+            .objects(kind)
+            .iter()
+            .filter(|(_, o)| !o.is_archived())
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let (contacts, companies) = (live(FakeType::Contacts), live(FakeType::Companies));
+    fake.update_property(
+        FakeType::Contacts,
+        &contacts[0],
+        "lifecyclestage",
+        Some("evangelist"),
+    )
+    .expect("update");
+    let created = fake.create(
+        FakeType::Contacts,
+        BTreeMap::from([("email".to_string(), "new@example.com".to_string())]),
+    );
+    fake.associate(
+        (FakeType::Contacts, &created),
+        (FakeType::Companies, &companies[0]),
+    )
+    .expect("associate");
+    fake.update_property(FakeType::Contacts, &created, "firstname", Some("Nova"))
+        .expect("update");
+    fake.archive(FakeType::Contacts, &contacts[1])
+        .expect("archive");
+    let requests_before = fake.stats().requests;
+
+    let run = syncer
+        .sync(SyncMode::Incremental)
+        .await
+        .expect("incremental");
+    assert_eq!(run.mode, SyncMode::Incremental);
+    server.projected().await;
+    assert_mirrors(&t.db, &fake.portal()).await;
+    let company_links = rows(
+        &t.db,
+        &format!("SELECT CAST(to_id AS TEXT) FROM associations WHERE from_type = 'company' AND from_id = {} AND to_type = 'contact'", companies[0]),
+    )
+    .await;
+    assert!(
+        company_links.iter().any(|r| r[0] == created),
+        "the link is seen from the company too"
+    );
+    let requests = fake.stats().requests - requests_before;
+    assert!(
+        requests < 40,
+        "an incremental sync searches, it does not list everything: {requests}"
+    );
+}
+
+async fn a_sync_rides_out_502s_and_429_bursts(t: TestDb) {
+    let faults = Faults {
+        error_rate: 0.1,
+        burst_429: 3,
+        ..Faults::default()
+    };
+    let fake = fake(300, faults).await;
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    syncer
+        .sync(SyncMode::Full)
+        .await
+        .expect("full sync despite faults");
+    server.projected().await;
+    assert_mirrors(&t.db, &fake.portal()).await;
+    let stats = fake.stats();
+    assert!(
+        stats.responses_5xx > 0 && stats.responses_429 >= 3,
+        "{stats:?}"
+    );
+    assert!(syncer.client().stats().retries > 0);
+}
+
+async fn an_interrupted_run_resumes_without_doubling_anything(t: TestDb) {
+    let fake = fake(400, Faults::default()).await;
+    fake.set_faults(Faults {
+        latency: std::time::Duration::from_millis(40),
+        ..Faults::default()
+    });
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    let begun = syncer.begin(SyncMode::Full, None).await.expect("begin");
+    let task = tokio::spawn({
+        let begun = begun.clone();
+        async move { begun.run().await }
+    });
+    let mut progress = syncer.progress().report();
+    while progress.pages < 3 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        progress = syncer.progress().report();
+    }
+    task.abort();
+    let _ = task.await;
+    fake.set_faults(Faults::default());
+
+    // While the run is in hand here, neither this process nor another one starts a second.
+    assert!(matches!(
+        syncer.begin(SyncMode::Full, None).await,
+        Err(SyncError::Busy { .. })
+    ));
+    let state = &server.state;
+    let elsewhere = Syncer::new(
+        client_for(&fake),
+        state.recorder.clone(),
+        state.sync_runs.clone(),
+        t.db.clone(),
+    );
+    assert!(
+        matches!(
+            elsewhere.begin(SyncMode::Full, None).await,
+            Err(SyncError::Busy { .. })
+        ),
+        "the lease keeps another holder out"
+    );
+    let (portal, run_id) = (begun.portal, begun.run_id.clone());
+    drop(begun);
+
+    let resumed = syncer.sync(SyncMode::Full).await.expect("resumed sync");
+    assert!(
+        resumed.resumed && resumed.run_id == run_id,
+        "the same run continues"
+    );
+    server.projected().await;
+    assert_mirrors(&t.db, &fake.portal()).await;
+    let (streams, repeated) = creations(&t.db).await;
+    assert_eq!(streams, 400 + 100 + 200);
+    assert_eq!(repeated, 0, "no object was created twice");
+    let view = syncer.runs().load(portal, &run_id).await.expect("run");
+    let view = view.view().expect("started");
+    assert_eq!(view.resumes, 1);
+    assert_eq!(
+        view.totals.objects, 700,
+        "each object was recorded by exactly one page"
+    );
+}
+
+async fn post_sync_starts_a_run_that_can_be_followed(t: TestDb) {
+    let fake = fake(80, Faults::default()).await;
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let portal = fake.portal().portal_id;
+    let key = server.key(portal).await;
+    let url = format!("{}/sync", server.base);
+    let bad = server
+        .client
+        .post(&url)
+        .bearer_auth(&key)
+        .json(&json!({"mode": "sideways"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(bad.status(), 422);
+    let other = server.key(portal + 1).await;
+    let refused = server
+        .client
+        .post(&url)
+        .bearer_auth(&other)
+        .json(&json!({"mode": "full"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        refused.status(),
+        403,
+        "a key of another portal cannot sync this token's portal"
+    );
+
+    let accepted = server
+        .client
+        .post(&url)
+        .bearer_auth(&key)
+        .json(&json!({"mode": "full"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(accepted.status(), 202);
+    let location = accepted.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let body: Value = accepted.json().await.expect("json");
+    let run_id = body["run_id"].as_str().expect("run id").to_string();
+    assert_eq!(location, format!("/sync/runs/{run_id}"));
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let run = loop {
+        let run: Value = server
+            .get(&location, &key)
+            .await
+            .json()
+            .await
+            .expect("json");
+        if run["status"] != "running" {
+            break run;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run never finished: {run:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(run["status"], "completed", "{run:#}");
+    assert_eq!(run["totals"]["objects"], 80 + 20 + 40);
+    assert_eq!(
+        server.get(&location, &other).await.status(),
+        404,
+        "another portal's run is not found"
+    );
+    assert_eq!(server.get("/sync/runs/nope", &key).await.status(), 404);
+
+    let plain = TestServer::start(t.db.clone()).await;
+    let off = plain
+        .client
+        .post(format!("{}/sync", plain.base))
+        .bearer_auth(&key)
+        .json(&json!({"mode": "full"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(off.status(), 503, "no token, no sync");
+    let problem: Value = off.json().await.expect("json");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HUBSPOT_ACCESS_TOKEN")
+    );
+}
+
+on_both_backends!(
+    a_full_sync_mirrors_the_portal_and_a_second_records_nothing,
+    an_incremental_sync_picks_up_what_changed,
+    a_sync_rides_out_502s_and_429_bursts,
+    an_interrupted_run_resumes_without_doubling_anything,
+    post_sync_starts_a_run_that_can_be_followed,
+);
+
+/// At HubSpot's real limit (100 requests per rolling 10 s) a sync longer than one window is
+/// paced so that it never sees a 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_longer_than_one_rate_window_never_sees_a_429() {
+    let t = TestDb::sqlite().await;
+    let fake = FakeHubSpot::start(FakeConfig {
+        contacts: 9_000,
+        companies: 1_200,
+        deals: 1_500,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake");
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    syncer.sync(SyncMode::Full).await.expect("full sync");
+    let stats = fake.stats();
+    assert!(
+        stats.requests > 100,
+        "the run spans more than one window: {stats:?}"
+    );
+    assert_eq!(stats.responses_429, 0, "{stats:?}");
+    server.projected().await;
+    assert_mirrors(&t.db, &fake.portal()).await;
+}

@@ -2,6 +2,8 @@
 //! its figures as a table; the numbers in docs/BENCHMARKS.md come from these commands.
 
 mod append;
+mod portal;
+mod sync;
 mod webhooks;
 
 use clap::{Args, Subcommand};
@@ -15,6 +17,56 @@ pub enum Bench {
     Append(AppendArgs),
     /// Signed 100-event webhook deliveries from concurrent senders through the real HTTP server.
     Webhooks(WebhookArgs),
+    /// A full sync of a generated portal from the fake HubSpot at the real rate limit.
+    Sync(SyncArgs),
+    /// A large portal: replay into read models, scoring index, full rescore, API latency.
+    Portal(PortalArgs),
+}
+
+/// Options of `bench portal`.
+#[derive(Debug, Args)]
+pub struct PortalArgs {
+    /// Database to write (default: a fresh SQLite file in a temporary directory).
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Contacts in the generated portal.
+    #[arg(long, default_value_t = 100_000)]
+    pub contacts: usize,
+    /// Companies in the generated portal.
+    #[arg(long, default_value_t = 30_000)]
+    pub companies: usize,
+    /// Deals in the generated portal.
+    #[arg(long, default_value_t = 150_000)]
+    pub deals: usize,
+    /// Seed of the generated portal.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Concurrent API clients.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Requests per endpoint.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: usize,
+}
+
+/// Options of `bench sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Database to write (default: a fresh SQLite file in a temporary directory).
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Contacts in the generated portal.
+    #[arg(long, default_value_t = 10_000)]
+    pub contacts: usize,
+    /// Companies in the generated portal.
+    #[arg(long, default_value_t = 2_000)]
+    pub companies: usize,
+    /// Deals in the generated portal.
+    #[arg(long, default_value_t = 10_000)]
+    pub deals: usize,
+    /// Requests per rolling 10 s, on both the fake and the client (HubSpot Free/Starter: 100).
+    #[arg(long, default_value_t = 100)]
+    pub rate_limit: u32,
 }
 
 /// Options of `bench append`.
@@ -56,6 +108,8 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Append(args) => append::run(args).await,
         Bench::Webhooks(args) => webhooks::run(args).await,
+        Bench::Sync(args) => sync::run(args).await,
+        Bench::Portal(args) => portal::run(args).await,
     }
 }
 

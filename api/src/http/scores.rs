@@ -106,15 +106,20 @@ pub struct HistoryQuery {
 /// `1d`, `12h`, `1w` to a duration.
 fn parse_step(text: &str) -> Result<Duration, ApiError> {
     let bad = || ApiError::bad_request("step must look like 1d, 12h or 1w");
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let step = match unit {
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
-        "w" => Duration::weeks(n),
-        _ => return Err(bad()),
+    let (number, hours_per_unit) = if let Some(n) = text.strip_suffix('h') {
+        (n, 1)
+    } else if let Some(n) = text.strip_suffix('d') {
+        (n, 24)
+    } else if let Some(n) = text.strip_suffix('w') {
+        (n, 24 * 7)
+    } else {
+        return Err(bad());
     };
-    if n <= 0 { Err(bad()) } else { Ok(step) }
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    n.checked_mul(hours_per_unit)
+        .filter(|hours| *hours > 0)
+        .and_then(Duration::try_hours)
+        .ok_or_else(bad)
 }
 
 /// `GET /customers/{id}/score/history`: the score at each step from `from` to `to`.
@@ -175,4 +180,28 @@ fn history_point(at: DateTime<Utc>, report: &ScoreReport) -> Value {
         }
     }
     point
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_parse_and_bad_ones_are_refused_without_panicking() {
+        assert_eq!(parse_step("12h").ok(), Some(Duration::hours(12)));
+        assert_eq!(parse_step("1d").ok(), Some(Duration::days(1)));
+        assert_eq!(parse_step("2w").ok(), Some(Duration::weeks(2)));
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "1x",
+            "1é",
+            "999999999999999d",
+            "9223372036854775807h",
+        ] {
+            assert!(parse_step(bad).is_err(), "{bad:?}");
+        }
+    }
 }

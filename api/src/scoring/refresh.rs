@@ -14,6 +14,7 @@ use healthscore_projections::scoring::index::ScoringIndex;
 use healthscore_projections::scoring::materialized::{self, ScoreRow};
 use healthscore_projections::scoring::service::ScoringService;
 use healthscore_projections::{Db, EventStore};
+use rayon::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use tokio::sync::{Notify, watch};
@@ -138,9 +139,19 @@ impl Refresher {
                 .map_err(anyhow::Error::msg)?;
             let (version, config) = (configs.current_version(), configs.current().clone());
             let ids = if full { None } else { per_portal.get(&portal) };
+            let started = std::time::Instant::now();
             let (rows, gone) = self.rescore(portal, ids, &config, version);
+            let scored = started.elapsed();
             bands.record(portal, &rows, &gone, version).await?;
+            let banded = started.elapsed();
             materialized::store(&self.db, portal, &rows, &gone).await?;
+            tracing::debug!(
+                %portal, full, customers = rows.len(),
+                score_ms = scored.as_millis(),
+                band_events_ms = (banded - scored).as_millis(),
+                store_ms = (started.elapsed() - banded).as_millis(),
+                "scores refreshed"
+            );
         }
         self.scored_through.send_replace(through);
         Ok(())
@@ -162,15 +173,23 @@ impl Refresher {
                 Some(ids) => ids.iter().copied().collect(),
                 None => objects.contact_ids().collect(),
             };
-            let mut rows = Vec::with_capacity(candidates.len());
-            let mut gone = Vec::new();
-            for id in candidates {
-                match objects.facts_at(id, now, config) {
+            // Customers score independently: spread them over every core.
+            let scored: Vec<Result<ScoreRow, u64>> = candidates
+                .into_par_iter()
+                .map(|id| match objects.facts_at(id, now, config) {
                     Some(facts) => {
                         let report = score_customer(&facts, config, now, median);
-                        rows.push(row_for(id, &facts.contact, &report, version, now_ms));
+                        Ok(row_for(id, &facts.contact, &report, version, now_ms))
                     }
-                    None => gone.push(id),
+                    None => Err(id),
+                })
+                .collect();
+            let mut rows = Vec::with_capacity(scored.len());
+            let mut gone = Vec::new();
+            for outcome in scored {
+                match outcome {
+                    Ok(row) => rows.push(row),
+                    Err(id) => gone.push(id),
                 }
             }
             (rows, gone)

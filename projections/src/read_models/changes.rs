@@ -2,6 +2,7 @@
 //! each row is written once per chunk. Within a chunk the winner is the latest `occurred_at`,
 //! a tie going to the later position: the same rule the SQL upserts apply across chunks.
 
+use serde::Deserialize as _;
 use std::collections::{HashMap, HashSet};
 
 use healthscore_domain::crm_object::CrmObjectEvent;
@@ -55,6 +56,17 @@ pub struct ObjectChange {
     pub erased: bool,
 }
 
+/// The properties whose every change `property_history` keeps: what scoring reads over time
+/// (deal momentum, deal value, lifecycle). Other properties keep their latest value only; the
+/// log has every change of every property.
+pub const HISTORY_PROPERTIES: [&str; 5] = [
+    "hs_deal_stage_probability",
+    "dealstage",
+    "amount",
+    "lifecyclestage",
+    "hs_last_sales_activity_date",
+];
+
 /// One property change as history keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRow {
@@ -91,7 +103,7 @@ impl Changes {
             .iter()
             .filter(|e| e.event.stream_type == CRM_OBJECT_STREAM)
         {
-            let event: CrmObjectEvent = serde_json::from_value(recorded.event.payload.clone())?;
+            let event = CrmObjectEvent::deserialize(&recorded.event.payload)?;
             changes.add(&event, recorded.position);
         }
         Ok(changes)
@@ -151,6 +163,9 @@ impl Changes {
                             position,
                         },
                     );
+                    if !HISTORY_PROPERTIES.contains(&name.as_str()) {
+                        continue;
+                    }
                     self.history.push(HistoryRow {
                         object,
                         name: name.clone(),

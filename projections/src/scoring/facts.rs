@@ -1,7 +1,11 @@
 //! From the index to [`CustomerFacts`]: who is a customer at `t`, which companies and deals
 //! are theirs, and the portal median `R(t)` of deal values (SCORING.md, "Entities").
 
+use rayon::prelude::*;
 use std::collections::BTreeSet;
+
+/// Past medians kept per portal (a year of daily history points fits).
+const MAX_PAST_MEDIANS: usize = 4_096;
 
 use chrono::{DateTime, Utc};
 use healthscore_domain::crm_object::ObjectState;
@@ -40,6 +44,8 @@ impl PortalObjects {
     pub fn customers_at(&self, t: i64) -> Vec<u64> {
         let mut ids: Vec<u64> = self
             .contact_ids()
+            .collect::<Vec<_>>()
+            .into_par_iter()
             .filter(|id| self.is_customer_at(*id, t))
             .collect();
         ids.sort_unstable();
@@ -148,13 +154,44 @@ impl PortalObjects {
         deal_value_total(&deals)
     }
 
-    /// R(t): the median of V(x) > 0 over every customer of the portal at `at`.
+    /// R(t): the median of V(x) > 0 over every customer of the portal at `at`. A portal-wide
+    /// pass, so it is cached: one value for every time after the latest fact, and the past
+    /// times asked for, until the next fact arrives.
     pub fn median_at(&self, at: DateTime<Utc>) -> Option<Decimal> {
         let t = at.timestamp_millis();
-        portal_median(
-            self.customers_at(t)
-                .into_iter()
-                .map(|id| self.deal_value_at(id, t)),
-        )
+        if t >= self.latest_occurred_at {
+            return *self
+                .current_median
+                .get_or_init(|| self.compute_median_at(at));
+        }
+        let cached = self
+            .past_medians
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&t)
+            .copied();
+        if let Some(median) = cached {
+            return median;
+        }
+        let median = self.compute_median_at(at);
+        let mut past = self
+            .past_medians
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if past.len() >= MAX_PAST_MEDIANS {
+            past.clear();
+        }
+        past.insert(t, median);
+        median
+    }
+
+    fn compute_median_at(&self, at: DateTime<Utc>) -> Option<Decimal> {
+        let t = at.timestamp_millis();
+        let values: Vec<Decimal> = self
+            .customers_at(t)
+            .into_par_iter()
+            .map(|id| self.deal_value_at(id, t))
+            .collect();
+        portal_median(values)
     }
 }

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use serde::Deserialize as _;
+
 use cqrs_es::DomainEvent;
 use healthscore_domain::crm_object::{CrmObjectEvent, ERASED_VALUE, ObjectState};
 use healthscore_domain::ids::{CRM_OBJECT_STREAM, ObjectRef, ObjectType, PortalId};
@@ -69,9 +71,26 @@ impl ObjectHistory {
 }
 
 /// One portal's objects.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct PortalObjects {
     objects: HashMap<(ObjectType, u64), ObjectHistory>,
+    /// The latest `occurred_at` of any fact: from there on every state is the current one.
+    pub(super) latest_occurred_at: i64,
+    /// R(t) for any `t >= latest_occurred_at`, once computed (a portal-wide pass).
+    pub(super) current_median: std::sync::OnceLock<Option<rust_decimal::Decimal>>,
+    /// R(t) of past times asked for (histories), until the next fact.
+    pub(super) past_medians: std::sync::Mutex<HashMap<i64, Option<rust_decimal::Decimal>>>,
+}
+
+impl Clone for PortalObjects {
+    /// A copy of the facts; the caches start empty.
+    fn clone(&self) -> Self {
+        Self {
+            objects: self.objects.clone(),
+            latest_occurred_at: self.latest_occurred_at,
+            ..Self::default()
+        }
+    }
 }
 
 impl PortalObjects {
@@ -115,12 +134,18 @@ impl ScoringIndex {
             if recorded.event.stream_type != CRM_OBJECT_STREAM {
                 continue;
             }
-            let event: CrmObjectEvent = serde_json::from_value(recorded.event.payload.clone())?;
+            let event = CrmObjectEvent::deserialize(&recorded.event.payload)?;
             let object = event.object();
             debug_assert_eq!(event.event_type(), recorded.event.event_type);
-            self.portals
-                .entry(object.portal)
-                .or_default()
+            let portal = self.portals.entry(object.portal).or_default();
+            portal.latest_occurred_at = portal.latest_occurred_at.max(event.occurred_at());
+            portal.current_median = std::sync::OnceLock::new();
+            portal
+                .past_medians
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+            portal
                 .objects
                 .entry((object.object_type, object.id))
                 .or_default()

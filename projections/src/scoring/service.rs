@@ -33,6 +33,9 @@ pub struct ScoringService {
     /// Objects touched since the last [`ScoringService::take_touched`]: whoever catches up
     /// (a request or the refresher), the refresher still learns what changed.
     touched: Arc<Mutex<BTreeSet<ObjectRef>>>,
+    /// One catch-up at a time: concurrent callers wait for it instead of reading the same
+    /// events again.
+    catching_up: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ScoringService {
@@ -42,12 +45,14 @@ impl ScoringService {
             store,
             index: Arc::default(),
             touched: Arc::default(),
+            catching_up: Arc::default(),
         }
     }
 
     /// Applies every event appended since the last call; the objects they touch are kept for
     /// [`ScoringService::take_touched`].
     pub async fn catch_up(&self) -> Result<(), StoreError> {
+        let _single_flight = self.catching_up.lock().await;
         loop {
             let from = self.read(ScoringIndex::position);
             let events = self.store.read_all(from, CATCH_UP_BATCH).await?;

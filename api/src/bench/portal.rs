@@ -1,0 +1,265 @@
+//! `bench portal`: a large generated portal loaded into the log, then every cost that grows with
+//! it: replaying the log into the read models, building the scoring index, rescoring every
+//! customer (first and after a configuration change), and the latency of the score and list
+//! endpoints under concurrent load.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use healthscore_domain::crm_object::Snapshot;
+use healthscore_domain::ids::{ObjectRef, PortalId};
+use healthscore_fixtures::generate::{CrmObject, ObjectType as FakeType, Portal};
+use healthscore_projections::api_keys;
+use healthscore_projections::projector::Projector;
+use serde_json::json;
+
+use super::{PortalArgs, bench_database, quantile};
+use crate::http::{AppState, WebhookSettings, router};
+use crate::hubspot::ObjectKind;
+use crate::scoring::bands::BandChanges;
+use crate::scoring::refresh::Refresher;
+use crate::sync::snapshot::{message, object_type, properties};
+
+const KINDS: [(FakeType, ObjectKind); 3] = [
+    (FakeType::Companies, ObjectKind::Companies),
+    (FakeType::Contacts, ObjectKind::Contacts),
+    (FakeType::Deals, ObjectKind::Deals),
+];
+
+fn kind_of(fake: FakeType) -> ObjectKind {
+    KINDS
+        .iter()
+        .find(|(f, _)| *f == fake)
+        .map_or(ObjectKind::Contacts, |(_, k)| *k)
+}
+
+fn snapshot_of(portal: PortalId, kind: ObjectKind, object: &CrmObject) -> Snapshot {
+    let associations = object
+        .associations
+        .iter()
+        .map(|(other, ids)| {
+            (
+                object_type(kind_of(*other)),
+                ids.iter().copied().collect::<BTreeSet<u64>>(),
+            )
+        })
+        .collect();
+    Snapshot {
+        object: ObjectRef::new(portal, object_type(kind), object.id),
+        properties: properties(kind)
+            .iter()
+            .map(|name| {
+                (
+                    (*name).to_string(),
+                    object.property(name).unwrap_or_default().to_string(),
+                )
+            })
+            .collect::<BTreeMap<_, _>>(),
+        associations,
+        archived: object.is_archived(),
+        created_at: object.created_at_ms,
+        updated_at: object.updated_at_ms,
+    }
+}
+
+fn line(label: &str, value: String) {
+    println!("{label:<34} {value}");
+}
+
+pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
+    let (db, _guard) = bench_database(args.database_url.clone()).await?;
+    let now = chrono::Utc::now();
+    let generated = Portal::generate(
+        args.seed,
+        args.contacts,
+        args.companies,
+        args.deals,
+        now.timestamp_millis(),
+    );
+    let portal = PortalId(generated.portal_id);
+    let state = AppState::new(db.clone(), WebhookSettings::default());
+    line("backend", format!("{:?}", db.backend()));
+    line(
+        "portal",
+        format!(
+            "{} contacts, {} companies, {} deals",
+            args.contacts, args.companies, args.deals
+        ),
+    );
+
+    // Load: every object as a sync would record it, 1,000 objects per commit.
+    let started = Instant::now();
+    let mut events = 0;
+    for (fake, kind) in KINDS {
+        let messages: Vec<_> = generated
+            .objects(fake)
+            .values()
+            .map(|o| message(snapshot_of(portal, kind, o), "bench"))
+            .collect();
+        for chunk in messages.chunks(1_000) {
+            events += state.recorder.record(chunk.to_vec()).await?.events;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    line(
+        "load (record snapshots)",
+        format!(
+            "{events} events in {seconds:.2} s ({:.0} events/s)",
+            events as f64 / seconds
+        ),
+    );
+
+    // Replay: every read model rebuilt from the whole log.
+    let projector = Projector::new(state.store.clone());
+    let started = Instant::now();
+    let replayed = projector.rebuild(|_| {}).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    line(
+        "replay into read models",
+        format!(
+            "{replayed} events in {seconds:.2} s ({:.0} events/s)",
+            replayed as f64 / seconds
+        ),
+    );
+
+    // The scoring index, built from the log.
+    let started = Instant::now();
+    state.scoring.catch_up().await?;
+    let _ = state.scoring.take_touched();
+    line(
+        "scoring index from the log",
+        format!("{:.2} s", started.elapsed().as_secs_f64()),
+    );
+
+    let refresher = Refresher {
+        db: db.clone(),
+        store: state.store.clone(),
+        scoring: state.scoring.clone(),
+        configs: state.configs.clone(),
+        config_changed: state.config_changed.clone(),
+        interval: Duration::from_secs(600),
+        scored_through: state.scored_through.clone(),
+    };
+    let mut bands = BandChanges::new(state.store.clone());
+    let started = Instant::now();
+    refresher.refresh(true, &mut bands).await?;
+    let customers = healthscore_projections::scoring::materialized::all(&db, portal)
+        .await?
+        .len();
+    line(
+        "first scoring (all customers)",
+        format!(
+            "{customers} customers in {:.2} s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+
+    let changed = json!({"weights": {"engagement_recency": 40, "deal_momentum": 10, "lifecycle_stage": 15, "activity_frequency": 15, "deal_value": 20}});
+    state
+        .configs
+        .update(portal, changed, None, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = Instant::now();
+    refresher.refresh(true, &mut bands).await?;
+    line(
+        "rescore after a config change",
+        format!(
+            "{customers} customers in {:.2} s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+
+    // Latency under concurrent load through the real HTTP server.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let key = Arc::new(api_keys::create(&db, portal, "bench").await?.key);
+    let customers_scored = healthscore_projections::scoring::materialized::all(&db, portal).await?;
+    let ids: Arc<Vec<u64>> = Arc::new(customers_scored.iter().map(|r| r.customer_id).collect());
+    let client = reqwest::Client::new();
+    let score = load(&client, &base, &key, args.clients, args.requests, {
+        let ids = Arc::clone(&ids);
+        move |i| format!("/customers/{}/score", ids[(i * 7919) % ids.len()])
+    })
+    .await?;
+    report("GET /customers/{id}/score", &score);
+    let pages = [
+        "sort=-score",
+        "sort=score&band=critical",
+        "sort=name",
+        "band=at_risk&min_score=40",
+    ];
+    let list = load(
+        &client,
+        &base,
+        &key,
+        args.clients,
+        args.requests,
+        move |i| format!("/customers?limit=50&{}", pages[i % pages.len()]),
+    )
+    .await?;
+    report("GET /customers (50 per page)", &list);
+    server.abort();
+    db.close().await;
+    Ok(())
+}
+
+/// Latencies (ms, sorted) and wall time of `total` GETs from `clients` concurrent clients.
+async fn load(
+    client: &reqwest::Client,
+    base: &str,
+    key: &Arc<String>,
+    clients: usize,
+    total: usize,
+    path: impl Fn(usize) -> String + Send + Sync + 'static,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let path = Arc::new(path);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, base, key, path) = (
+                client.clone(),
+                base.to_string(),
+                Arc::clone(key),
+                Arc::clone(&path),
+            );
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                for i in (c..total).step_by(clients) {
+                    let url = format!("{base}{}", path(i));
+                    let sent = Instant::now();
+                    let response = client.get(&url).bearer_auth(key.as_str()).send().await?;
+                    anyhow::ensure!(
+                        response.status().is_success(),
+                        "{url}: {}",
+                        response.status()
+                    );
+                    let _ = response.bytes().await?;
+                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                }
+                Ok::<_, anyhow::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((latencies, started.elapsed().as_secs_f64()))
+}
+
+fn report(label: &str, (latencies, seconds): &(Vec<f64>, f64)) {
+    line(
+        label,
+        format!(
+            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            latencies.len() as f64 / seconds,
+            quantile(latencies, 0.50),
+            quantile(latencies, 0.99),
+            latencies.last().copied().unwrap_or_default()
+        ),
+    );
+}

@@ -2,6 +2,7 @@
 //! its figures as a table; the numbers in docs/BENCHMARKS.md come from these commands.
 
 mod append;
+mod lag;
 mod portal;
 mod sync;
 mod webhooks;
@@ -21,6 +22,25 @@ pub enum Bench {
     Sync(SyncArgs),
     /// A large portal: replay into read models, scoring index, full rescore, API latency.
     Portal(PortalArgs),
+    /// Webhook 2xx to read-API visibility, under a steady webhook load.
+    Lag(LagArgs),
+}
+
+/// Options of `bench lag`.
+#[derive(Debug, Args)]
+pub struct LagArgs {
+    /// Database to write (default: a fresh SQLite file in a temporary directory).
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Background webhook load, events per second (in 100-event deliveries).
+    #[arg(long, default_value_t = 10_000)]
+    pub events_per_second: u64,
+    /// Concurrent load senders.
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    /// Timed changes.
+    #[arg(long, default_value_t = 300)]
+    pub probes: usize,
 }
 
 /// Options of `bench portal`.
@@ -110,6 +130,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Webhooks(args) => webhooks::run(args).await,
         Bench::Sync(args) => sync::run(args).await,
         Bench::Portal(args) => portal::run(args).await,
+        Bench::Lag(args) => lag::run(args).await,
     }
 }
 

@@ -11,8 +11,8 @@ use super::{WebhookArgs, bench_database, quantile};
 use crate::http::{AppState, WebhookSettings, router};
 use crate::secret::Secret;
 
-const SECRET: &str = "bench-secret";
-const PUBLIC_URL: &str = "https://bench.example.com";
+pub(super) const SECRET: &str = "bench-secret";
+pub(super) const PUBLIC_URL: &str = "https://bench.example.com";
 
 pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let (db, _guard) = bench_database(args.database_url.clone()).await?;
@@ -97,7 +97,7 @@ async fn send_all(
 }
 
 /// A realistic mix: property changes, creations and associations over `objects` contacts.
-fn delivery_body(sender: usize, delivery: usize, args: &WebhookArgs) -> Value {
+pub(super) fn delivery_body(sender: usize, delivery: usize, args: &WebhookArgs) -> Value {
     let events: Vec<Value> = (0..args.events)
         .map(|n| {
             let serial = ((sender * args.deliveries + delivery) * args.events + n) as u64;

@@ -101,6 +101,10 @@ impl Syncer {
             (mode, _) => mode,
         };
         let latest = self.runs.latest(portal).await?;
+        let abandoned = latest.clone().filter(|(_, run)| {
+            run.view()
+                .is_some_and(|v| v.status == SyncStatus::Running && v.mode != mode)
+        });
         let unfinished = latest.filter(|(_, run)| {
             run.view()
                 .is_some_and(|v| v.status != SyncStatus::Completed && v.mode == mode)
@@ -117,6 +121,12 @@ impl Syncer {
             });
         }
         let now = Utc::now();
+        if let Some((abandoned_id, _)) = abandoned {
+            // We hold the lease: a run of the other mode left running was interrupted.
+            let reason = format!("interrupted; superseded by a {mode:?} run");
+            let fail = SyncRunCommand::FailSync { reason, at: now };
+            self.runs.execute(portal, &abandoned_id, fail).await?;
+        }
         let resumed = unfinished.is_some();
         if let Some((_, run)) = &unfinished {
             if run.status() == Some(SyncStatus::Running) {

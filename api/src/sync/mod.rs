@@ -40,7 +40,7 @@ pub enum SyncError {
     #[error(transparent)]
     HubSpot(#[from] HubSpotError),
     /// Another process is syncing this portal.
-    #[error("another sync of portal {portal} is running (run {run_id})")]
+    #[error("another sync is running (run {run_id})")]
     Busy {
         /// The portal.
         portal: PortalId,

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use healthscore_domain::hubspot::sign_v3;
 use healthscore_domain::ids::PortalId;
 use healthscore_projections::api_keys;
 use serde_json::{Value, json};
 
-use super::webhooks::{PUBLIC_URL, SECRET, delivery_body};
+use super::webhooks::{PUBLIC_URL, SECRET, delivery_body, post_delivery};
 use super::{LagArgs, WebhookArgs, bench_database, quantile};
 use crate::http::{AppState, WebhookSettings, router};
 use crate::secret::Secret;
@@ -17,27 +16,6 @@ use crate::workers::Workers;
 
 /// The contact whose changes are timed (outside the load's id range).
 const PROBE: u64 = 999_999_999;
-
-async fn post(client: &reqwest::Client, base: &str, body: String) -> anyhow::Result<()> {
-    let now = chrono::Utc::now().timestamp_millis();
-    let url = format!("{PUBLIC_URL}/webhooks/hubspot");
-    let response = client
-        .post(format!("{base}/webhooks/hubspot"))
-        .header(
-            "X-HubSpot-Signature-v3",
-            sign_v3(SECRET, "POST", &url, body.as_bytes(), now),
-        )
-        .header("X-HubSpot-Request-Timestamp", now.to_string())
-        .body(body)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "delivery answered {}",
-        response.status()
-    );
-    Ok(())
-}
 
 fn probe_event(serial: u64, property: &str, value: &str) -> Value {
     json!([{
@@ -61,7 +39,7 @@ pub(super) async fn run(args: LagArgs) -> anyhow::Result<()> {
     let server = tokio::spawn(async move { axum::serve(listener, router(state)).await });
     let client = reqwest::Client::new();
     let key = api_keys::create(&db, PortalId(1), "bench").await?.key;
-    post(
+    post_delivery(
         &client,
         &base,
         probe_event(0, "email", "probe@example.com").to_string(),
@@ -94,7 +72,7 @@ pub(super) async fn run(args: LagArgs) -> anyhow::Result<()> {
                 for delivery in 0.. {
                     ticks.tick().await;
                     let body = delivery_body(sender, delivery, &args).to_string();
-                    if post(&client, &base, body).await.is_err() {
+                    if post_delivery(&client, &base, body).await.is_err() {
                         return;
                     }
                     sent.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
@@ -108,7 +86,7 @@ pub(super) async fn run(args: LagArgs) -> anyhow::Result<()> {
     let mut lags = Vec::with_capacity(args.probes);
     for serial in 1..=args.probes as u64 {
         let value = format!("probe-{serial}");
-        post(
+        post_delivery(
             &client,
             &base,
             probe_event(serial, "firstname", &value).to_string(),

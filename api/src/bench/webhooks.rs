@@ -72,28 +72,38 @@ async fn send_all(
     let mut latencies = Vec::with_capacity(args.deliveries);
     for delivery in 0..args.deliveries {
         let body = delivery_body(sender, delivery, args).to_string();
-        let now = chrono::Utc::now().timestamp_millis();
-        let url = format!("{PUBLIC_URL}/webhooks/hubspot");
         let sent = Instant::now();
-        let response = client
-            .post(format!("{base}/webhooks/hubspot"))
-            .header("X-HubSpot-Signature", sign_v1(SECRET, body.as_bytes()))
-            .header(
-                "X-HubSpot-Signature-v3",
-                sign_v3(SECRET, "POST", &url, body.as_bytes(), now),
-            )
-            .header("X-HubSpot-Request-Timestamp", now.to_string())
-            .body(body)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "delivery answered {}",
-            response.status()
-        );
+        post_delivery(client, base, body).await?;
         latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(latencies)
+}
+
+/// POSTs `body` signed as HubSpot signs CRM webhooks (v1 and v3); fails unless answered 2xx.
+pub(super) async fn post_delivery(
+    client: &reqwest::Client,
+    base: &str,
+    body: String,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let url = format!("{PUBLIC_URL}/webhooks/hubspot");
+    let response = client
+        .post(format!("{base}/webhooks/hubspot"))
+        .header("X-HubSpot-Signature", sign_v1(SECRET, body.as_bytes()))
+        .header(
+            "X-HubSpot-Signature-v3",
+            sign_v3(SECRET, "POST", &url, body.as_bytes(), now),
+        )
+        .header("X-HubSpot-Request-Timestamp", now.to_string())
+        .body(body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "delivery answered {}",
+        response.status()
+    );
+    Ok(())
 }
 
 /// A realistic mix: property changes, creations and associations over `objects` contacts.

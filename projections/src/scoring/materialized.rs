@@ -40,10 +40,15 @@ pub async fn store(
     gone: &[u64],
 ) -> Result<(), StoreError> {
     let portal_id = portal.0 as i64;
+    // One order for every writer: two instances upserting the same rows never deadlock.
+    let mut ordered: Vec<&ScoreRow> = rows.iter().collect();
+    ordered.sort_unstable_by_key(|row| row.customer_id);
+    let mut gone = gone.to_vec();
+    gone.sort_unstable();
     let mut deleted = 0;
     on_writer!(db, pool => {
         let mut tx = pool.begin().await?;
-        for id in gone {
+        for id in &gone {
             deleted += sqlx::query("DELETE FROM customer_scores WHERE portal_id = $1 AND customer_id = $2")
                 .bind(portal_id)
                 .bind(*id as i64)
@@ -56,7 +61,7 @@ pub async fn store(
             conn,
             "INSERT INTO customer_scores (portal_id, customer_id, email, name, status, score_tenths, \
              band, coverage, config_version, scored_at) ",
-            rows.iter().collect(),
+            ordered.clone(),
             " ON CONFLICT (portal_id, customer_id) DO UPDATE SET email = excluded.email, \
              name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
              band = excluded.band, coverage = excluded.coverage, \

@@ -397,6 +397,21 @@ async fn current_scores_are_listed_filtered_and_paged(t: TestDb) {
         server.get("/customers?band=excellent", &key).await.status(),
         400
     );
+    let wrong_sort = server
+        .get(&format!("/customers?sort=score&cursor={cursor}"), &key)
+        .await;
+    assert_eq!(
+        wrong_sort.status(),
+        400,
+        "a name cursor is not read as a score cursor"
+    );
+    let not_a_number = server.get("/customers?limit=many", &key).await;
+    assert_eq!(not_a_number.status(), 400);
+    assert_eq!(
+        not_a_number.headers()["content-type"],
+        "application/problem+json",
+        "query errors are problem documents too"
+    );
     let summary: Value = server
         .get("/scores/summary", &key)
         .await

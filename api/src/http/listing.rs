@@ -2,7 +2,7 @@
 //! the materialized current scores.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use healthscore_domain::scoring::float_json;
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::Portal;
 use super::problem::ApiError;
+use super::query::ApiQuery;
 
 /// `?band=&status=&min_score=&max_score=&sort=&limit=&cursor=`.
 #[derive(Debug, Deserialize)]
@@ -54,7 +55,7 @@ fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
         Some(_) => return Err(ApiError::bad_request("sort must be score, -score or name")),
     };
     let after = match &query.cursor {
-        Some(cursor) => Some(decode_cursor(cursor)?),
+        Some(cursor) => Some(decode_cursor(cursor, sort)?),
         None => None,
     };
     Ok(ListFilter {
@@ -68,21 +69,41 @@ fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
     })
 }
 
-fn encode_cursor(key: &SortKey, id: u64) -> String {
-    URL_SAFE_NO_PAD.encode(json!([key, id]).to_string())
+/// The sort a cursor belongs to, so a cursor is never read under another order.
+fn sort_name(sort: Sort) -> &'static str {
+    match sort {
+        Sort::ScoreDesc => "-score",
+        Sort::ScoreAsc => "score",
+        Sort::Name => "name",
+    }
 }
 
-fn decode_cursor(cursor: &str) -> Result<(SortKey, u64), ApiError> {
+fn encode_cursor(sort: Sort, key: &SortKey, id: u64) -> String {
+    URL_SAFE_NO_PAD.encode(json!([sort_name(sort), key, id]).to_string())
+}
+
+fn decode_cursor(cursor: &str, sort: Sort) -> Result<(SortKey, u64), ApiError> {
     let bad = || ApiError::bad_request("cursor is not one this API gave out");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    serde_json::from_slice(&bytes).map_err(|_| bad())
+    let (cursor_sort, key, id): (String, SortKey, u64) =
+        serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let fits = matches!(
+        (sort, &key),
+        (Sort::Name, SortKey::Name(_)) | (Sort::ScoreDesc | Sort::ScoreAsc, SortKey::Score(_))
+    );
+    if cursor_sort != sort_name(sort) || !fits {
+        return Err(ApiError::bad_request(format!(
+            "this cursor belongs to sort={cursor_sort}; keep the sort a cursor came with"
+        )));
+    }
+    Ok((key, id))
 }
 
 /// `GET /customers`.
 pub async fn list(
     State(state): State<AppState>,
     Portal(portal): Portal,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = filter(&query)?;
     let rows = materialized::list(&state.db, portal, &filter)
@@ -94,7 +115,7 @@ pub async fn list(
                 Sort::Name => SortKey::Name(row.name.clone()),
                 _ => SortKey::Score(row.score_tenths.unwrap_or(-1)),
             };
-            encode_cursor(&key, row.customer_id)
+            encode_cursor(filter.sort, &key, row.customer_id)
         })
     });
     let customers: Vec<Value> = rows

@@ -7,6 +7,7 @@ pub mod listing;
 pub mod objects;
 pub mod preview;
 pub mod problem;
+pub mod query;
 pub mod scores;
 pub mod sync;
 pub mod webhook;

@@ -2,7 +2,7 @@
 //! computed from the log.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use healthscore_domain::ids::PortalId;
@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::Portal;
 use super::problem::ApiError;
+use super::query::ApiQuery;
 
 /// At most this many points in a history.
 const MAX_HISTORY_POINTS: i64 = 366;
@@ -73,7 +74,7 @@ pub async fn score(
     State(state): State<AppState>,
     Portal(portal): Portal,
     Path(id): Path<String>,
-    Query(query): Query<ScoreQuery>,
+    ApiQuery(query): ApiQuery<ScoreQuery>,
 ) -> Result<Json<ScoreResponse>, ApiError> {
     let at = match &query.as_of {
         Some(text) => parse_time("as_of", text)?,
@@ -127,7 +128,7 @@ pub async fn history(
     State(state): State<AppState>,
     Portal(portal): Portal,
     Path(id): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let to = match &query.to {
         Some(text) => parse_time("to", text)?,

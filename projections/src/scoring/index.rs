@@ -160,6 +160,12 @@ impl ScoringIndex {
         self.position
     }
 
+    /// Marks every position up to `position` as applied (the events between were of other
+    /// stream types).
+    pub fn advance_to(&mut self, position: i64) {
+        self.position = self.position.max(position);
+    }
+
     /// One portal's objects (empty when nothing was recorded for it).
     pub fn portal(&self, portal: PortalId) -> Option<&PortalObjects> {
         self.portals.get(&portal)

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 
 use super::index::{PortalObjects, ScoringIndex};
 use crate::error::StoreError;
+use healthscore_domain::ids::CRM_OBJECT_STREAM;
 use crate::store::EventStore;
 
 /// Events read per catch-up query.
@@ -53,22 +54,29 @@ impl ScoringService {
     /// [`ScoringService::take_touched`].
     pub async fn catch_up(&self) -> Result<(), StoreError> {
         let _single_flight = self.catching_up.lock().await;
+        // Every position up to the head is committed (commit order is position order), so the
+        // index may skip to it after reading only the CRM-object events below it.
+        let head = self.store.head().await?;
         loop {
             let from = self.read(ScoringIndex::position);
-            let events = self.store.read_all(from, CATCH_UP_BATCH).await?;
-            if events.is_empty() {
+            if from >= head {
                 return Ok(());
             }
+            let events = self
+                .store
+                .read_type_between(CRM_OBJECT_STREAM, from, head, CATCH_UP_BATCH)
+                .await?;
+            let reached = match events.last() {
+                Some(last) if events.len() as i64 == CATCH_UP_BATCH => last.position,
+                _ => head,
+            };
             let mut index = self
                 .index
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Another caller may have applied this page meanwhile.
-            let fresh: Vec<_> = events
-                .into_iter()
-                .filter(|e| e.position > index.position())
-                .collect();
-            let touched = index.apply(&fresh)?;
+            let touched = index.apply(&events)?;
+            index.advance_to(reached);
+            drop(index);
             self.touched
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

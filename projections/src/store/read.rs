@@ -81,6 +81,31 @@ impl EventStore {
         })
     }
 
+    /// The events of one stream type with `after < position <= upto`, in position order, at
+    /// most `limit`.
+    pub async fn read_type_between(
+        &self,
+        stream_type: &str,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE position > $1 AND position <= $2 \
+             AND stream_type = $3 ORDER BY position LIMIT $4"
+        );
+        on_reader!(self.db(), pool => {
+            let rows = sqlx::query(&sql)
+                .bind(after)
+                .bind(upto)
+                .bind(stream_type)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
     /// The events of one stream type, in position order (for cqrs-es replays).
     pub async fn read_type(&self, stream_type: &str) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE stream_type = $1 ORDER BY position");

@@ -198,7 +198,7 @@ impl StartedRun {
             self.estimate().await;
         }
         for kind in ORDER {
-            let mut cursor = match run.resume_point(object_type(kind)) {
+            let cursor = match run.resume_point(object_type(kind)) {
                 ResumePoint::Done => continue,
                 ResumePoint::After(text) => Cursor::parse(&text).ok_or_else(|| {
                     SyncError::Stalled(format!("unreadable cursor {text:?} for {kind}"))
@@ -208,10 +208,22 @@ impl StartedRun {
                     None => Cursor::Live(None),
                 },
             };
+            // The next page is fetched while this one is recorded: the rate limit, not the
+            // database, sets the pace. A crash loses only the unrecorded prefetch.
+            let mut page = self.fetch_counted(kind, &cursor).await?;
             loop {
-                let next = self.page(kind, &cursor).await?;
-                match next {
-                    Some(next) => cursor = next,
+                let next = page.0.next.clone();
+                let prefetch = async {
+                    match &next {
+                        Some(cursor) => Some(self.fetch_counted(kind, cursor).await),
+                        None => None,
+                    }
+                };
+                let (recorded, prefetched) =
+                    tokio::join!(self.record(kind, &page.0, page.1), prefetch);
+                recorded?;
+                match prefetched {
+                    Some(fetched) => page = fetched?,
                     None => break,
                 }
             }
@@ -228,11 +240,21 @@ impl StartedRun {
         Ok(())
     }
 
-    /// Fetches, records and checkpoints one page; returns where the type continues.
-    async fn page(&self, kind: ObjectKind, cursor: &Cursor) -> Result<Option<Cursor>, SyncError> {
-        let syncer = &self.syncer;
-        let requests_before = syncer.client.stats().requests;
+    /// Fetches one page; also returns the HubSpot requests it took (retries included). Only one
+    /// fetch is in flight at a time, so the client's counter delta is this fetch's.
+    async fn fetch_counted(
+        &self,
+        kind: ObjectKind,
+        cursor: &Cursor,
+    ) -> Result<(Page, u64), SyncError> {
+        let before = self.syncer.client.stats().requests;
         let page = self.fetch(kind, cursor).await?;
+        Ok((page, self.syncer.client.stats().requests - before))
+    }
+
+    /// Records one fetched page and checkpoints its cursor.
+    async fn record(&self, kind: ObjectKind, page: &Page, requests: u64) -> Result<(), SyncError> {
+        let syncer = &self.syncer;
         let mut messages: Vec<_> = page
             .records
             .iter()
@@ -246,7 +268,6 @@ impl StartedRun {
             }
         }
         let recorded = syncer.recorder.record(messages).await?;
-        let requests = syncer.client.stats().requests - requests_before;
         let record_page = SyncRunCommand::RecordPage {
             object_type: object_type(kind),
             cursor_after: page.next.as_ref().map(Cursor::to_string),
@@ -274,7 +295,7 @@ impl StartedRun {
                 run_id: lease.run_id,
             });
         }
-        Ok(page.next)
+        Ok(())
     }
 
     async fn fetch(&self, kind: ObjectKind, cursor: &Cursor) -> Result<Page, SyncError> {

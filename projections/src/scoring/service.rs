@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 
 use super::index::{PortalObjects, ScoringIndex};
 use crate::error::StoreError;
-use healthscore_domain::ids::CRM_OBJECT_STREAM;
 use crate::store::EventStore;
+use healthscore_domain::ids::CRM_OBJECT_STREAM;
 
 /// Events read per catch-up query.
 const CATCH_UP_BATCH: i64 = 20_000;

@@ -255,6 +255,20 @@ async fn configuration_versions_etags_and_validation(t: TestDb) {
         .await
         .expect("send");
     assert_eq!(stale.status(), 412);
+    let stale_and_malformed = server
+        .client
+        .put(&url)
+        .bearer_auth(&key)
+        .header("If-Match", "\"1\"")
+        .body("{not json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        stale_and_malformed.status(),
+        412,
+        "the precondition is checked first"
+    );
     let after: Value = server
         .get("/scoring/config", &key)
         .await

@@ -63,6 +63,22 @@ pub async fn put(
         Some(value) => Some(parse_if_match(value)?),
         None => None,
     };
+    if let Some(expected) = expected {
+        // A stale precondition is answered before the body is looked at; the aggregate checks
+        // again when it records, so a concurrent update is still caught.
+        let current = state
+            .configs
+            .load(portal)
+            .await
+            .map_err(ApiError::internal)?
+            .current_version();
+        if expected != current {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!("If-Match \"{expected}\" is stale: the current version is {current}"),
+            ));
+        }
+    }
     let config: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let now = chrono::Utc::now();

@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use healthscore_api::hubspot::{AccessToken, ClientConfig, HubSpotClient, ObjectKind};
+use healthscore_api::hubspot::{ClientConfig, HubSpotClient, ObjectKind};
+use healthscore_api::secret::Secret;
 use healthscore_api::sync::snapshot::properties;
 use healthscore_api::sync::{SyncError, Syncer};
 use healthscore_domain::sync_run::SyncMode;
@@ -40,7 +41,7 @@ fn client_for(fake: &RunningFake) -> HubSpotClient {
         backoff_base: std::time::Duration::from_millis(20),
         backoff_max: std::time::Duration::from_millis(200),
         max_retries: 10,
-        ..ClientConfig::new(AccessToken::new(fake.token()))
+        ..ClientConfig::new(Secret::new(fake.token()))
     };
     HubSpotClient::new(config).expect("client")
 }

@@ -10,7 +10,8 @@ use healthscore_projections::EventStore;
 use healthscore_projections::recorder::Recorder;
 
 use super::{SyncArgs, bench_database};
-use crate::hubspot::{AccessToken, ClientConfig, HubSpotClient};
+use crate::hubspot::{ClientConfig, HubSpotClient};
+use crate::secret::Secret;
 use crate::sync::Syncer;
 use crate::sync::runs::SyncRuns;
 
@@ -27,7 +28,7 @@ pub(super) async fn run(args: SyncArgs) -> anyhow::Result<()> {
     let client = HubSpotClient::new(ClientConfig {
         base_url: fake.base_url().to_string(),
         rate_limit: args.rate_limit,
-        ..ClientConfig::new(AccessToken::new(fake.token()))
+        ..ClientConfig::new(Secret::new(fake.token()))
     })?;
     let store = EventStore::new(db.clone());
     let syncer = Syncer::new(

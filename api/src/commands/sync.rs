@@ -10,7 +10,7 @@ use healthscore_projections::recorder::Recorder;
 use healthscore_projections::{Db, EventStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::hubspot::{AccessToken, ClientConfig, DEFAULT_BASE_URL, HubSpotClient};
+use crate::hubspot::{ClientConfig, DEFAULT_BASE_URL, HubSpotClient};
 use crate::secret::Secret;
 use crate::sync::Syncer;
 use crate::sync::runs::SyncRuns;
@@ -42,7 +42,7 @@ impl HubSpotArgs {
             base_url: self.hubspot_api_base.clone(),
             rate_limit: self.hubspot_rate_limit,
             search_rate_limit: self.hubspot_search_rate_limit,
-            ..ClientConfig::new(AccessToken::new(token.expose()))
+            ..ClientConfig::new(token.clone())
         };
         Ok(Some(HubSpotClient::new(config)?))
     }

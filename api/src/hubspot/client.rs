@@ -9,10 +9,11 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use super::HubSpotError;
-use super::config::{AccessToken, ClientConfig};
+use super::config::ClientConfig;
 use super::limiter::RollingLimiter;
 use super::retry::RetryPolicy;
 use super::stats::{ClientCounters, ClientStats};
+use crate::secret::Secret;
 
 /// A paced, retrying HubSpot CRM API client. Cheap to clone; clones share the pacing windows,
 /// so every task of one portal should use clones of one client.
@@ -24,7 +25,7 @@ pub struct HubSpotClient {
 pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) base: Url,
-    pub(crate) token: AccessToken,
+    pub(crate) token: Secret,
     pub(crate) general: RollingLimiter,
     pub(crate) search: RollingLimiter,
     pub(crate) policy: RetryPolicy,

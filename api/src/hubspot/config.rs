@@ -1,50 +1,11 @@
 //! Client settings: where HubSpot lives, the token, client-side pacing and retry bounds.
 
-use std::fmt;
 use std::time::Duration;
+
+use crate::secret::Secret;
 
 /// HubSpot's public API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
-
-/// A private-app or OAuth bearer token. It never prints: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(String);
-
-impl AccessToken {
-    /// Wraps a token such as `pat-na1-<uuid>`.
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(token.into())
-    }
-
-    /// The raw token, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl From<String> for AccessToken {
-    fn from(token: String) -> Self {
-        Self(token)
-    }
-}
-
-impl From<&str> for AccessToken {
-    fn from(token: &str) -> Self {
-        Self(token.to_owned())
-    }
-}
 
 /// Everything [`super::HubSpotClient::new`] needs. Start from [`ClientConfig::new`], which
 /// fills in HubSpot's documented limits, and override fields with struct update syntax.
@@ -53,7 +14,7 @@ pub struct ClientConfig {
     /// API base URL, [`DEFAULT_BASE_URL`] unless pointed at a fake.
     pub base_url: String,
     /// The bearer token sent with every request.
-    pub access_token: AccessToken,
+    pub access_token: Secret,
     /// Non-search requests allowed per rolling [`Self::rate_window`] (HubSpot: 100 or 190).
     pub rate_limit: u32,
     /// Length of the general rolling window (HubSpot: 10 s). Also how long to back off after
@@ -79,7 +40,7 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// Settings for a Free/Starter private app on the real HubSpot: 100 requests per 10 s,
     /// 5 searches per second, 6 retries with backoff from 250 ms up to 30 s, 30 s timeout.
-    pub fn new(access_token: AccessToken) -> Self {
+    pub fn new(access_token: Secret) -> Self {
         Self {
             base_url: DEFAULT_BASE_URL.to_owned(),
             access_token,
@@ -102,7 +63,7 @@ mod tests {
 
     #[test]
     fn the_token_never_prints() {
-        let config = ClientConfig::new(AccessToken::new("pat-na1-secret"));
+        let config = ClientConfig::new(Secret::new("pat-na1-secret"));
         let shown = format!("{config:?} {}", config.access_token);
         assert!(!shown.contains("secret"), "{shown}");
         assert!(shown.contains("***"));

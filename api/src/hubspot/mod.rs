@@ -27,7 +27,7 @@ mod tests;
 
 pub use associations::ASSOCIATION_BATCH_SIZE;
 pub use client::HubSpotClient;
-pub use config::{AccessToken, ClientConfig, DEFAULT_BASE_URL};
+pub use config::{ClientConfig, DEFAULT_BASE_URL};
 pub use error::HubSpotError;
 pub use kind::ObjectKind;
 pub use meta::{DealPipeline, DealStage};

@@ -78,7 +78,6 @@ impl Syncer {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(run_id) = active.as_ref() {
                 return Err(SyncError::Busy {
-                    portal: only.unwrap_or(PortalId(0)),
                     run_id: run_id.clone(),
                 });
             }
@@ -116,7 +115,6 @@ impl Syncer {
             sync_lease::acquire(&self.db, portal, &self.holder, &run_id, ms(LEASE_TTL)).await?
         {
             return Err(SyncError::Busy {
-                portal,
                 run_id: lease.run_id,
             });
         }
@@ -291,7 +289,6 @@ impl StartedRun {
         .await?;
         if let Err(lease) = renewed {
             return Err(SyncError::Busy {
-                portal: self.portal,
                 run_id: lease.run_id,
             });
         }

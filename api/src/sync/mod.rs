@@ -42,8 +42,6 @@ pub enum SyncError {
     /// Another process is syncing this portal.
     #[error("another sync is running (run {run_id})")]
     Busy {
-        /// The portal.
-        portal: PortalId,
         /// The run holding the lease.
         run_id: String,
     },

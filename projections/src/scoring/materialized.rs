@@ -32,7 +32,11 @@ pub struct ScoreRow {
     pub scored_at: i64,
 }
 
-/// Replaces the rows of `rows`' customers and deletes the rows of `gone` (no longer customers).
+/// Ids per `DELETE ... IN (...)` (well under SQLite's bound-parameter limit).
+const DELETE_CHUNK: usize = 500;
+
+/// Replaces the rows of `rows`' customers and deletes the rows of `gone` (no longer customers),
+/// in one transaction.
 pub async fn store(
     db: &Db,
     portal: PortalId,
@@ -48,13 +52,16 @@ pub async fn store(
     let mut deleted = 0;
     on_writer!(db, pool => {
         let mut tx = pool.begin().await?;
-        for id in &gone {
-            deleted += sqlx::query("DELETE FROM customer_scores WHERE portal_id = $1 AND customer_id = $2")
-                .bind(portal_id)
-                .bind(*id as i64)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        // A full rescore lists every non-customer as gone: one statement per chunk, not per id.
+        for chunk in gone.chunks(DELETE_CHUNK) {
+            let mut delete = sqlx::QueryBuilder::new("DELETE FROM customer_scores WHERE portal_id = ");
+            delete.push_bind(portal_id).push(" AND customer_id IN (");
+            let mut ids = delete.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id as i64);
+            }
+            delete.push(")");
+            deleted += delete.build().execute(&mut *tx).await?.rows_affected();
         }
         let conn = &mut *tx;
         insert_rows!(

@@ -3,7 +3,8 @@
 use reqwest::header::HeaderValue;
 
 use super::*;
-use crate::hubspot::{AccessToken, ClientConfig};
+use crate::hubspot::ClientConfig;
+use crate::secret::Secret;
 
 fn policy() -> RetryPolicy {
     RetryPolicy::from(&ClientConfig {
@@ -11,7 +12,7 @@ fn policy() -> RetryPolicy {
         search_window: Duration::from_millis(300),
         backoff_base: Duration::from_millis(100),
         backoff_max: Duration::from_secs(1),
-        ..ClientConfig::new(AccessToken::new("t"))
+        ..ClientConfig::new(Secret::new("t"))
     })
 }
 

@@ -79,7 +79,7 @@ async fn an_exhausted_daily_limit_fails_at_once() {
 async fn a_wrong_token_is_unauthorized() {
     let fake = FakeHubSpot::start(fake_config()).await.unwrap();
     let client = HubSpotClient::new(ClientConfig {
-        access_token: AccessToken::new("pat-na1-wrong"),
+        access_token: Secret::new("pat-na1-wrong"),
         ..client_config(&fake)
     })
     .unwrap();

@@ -13,7 +13,8 @@ use std::time::Duration;
 use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, RunningFake};
 use healthscore_fixtures::generate::{CrmObject, ObjectType, Portal};
 
-use super::{AccessToken, ClientConfig, CrmRecord, HubSpotClient, ObjectKind};
+use super::{ClientConfig, CrmRecord, HubSpotClient, ObjectKind};
+use crate::secret::Secret;
 
 /// Fixed "now" so generated portals are identical run to run.
 const NOW_MS: i64 = 1_750_000_000_000;
@@ -43,7 +44,7 @@ fn client_config(fake: &RunningFake) -> ClientConfig {
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(50),
         request_timeout: Duration::from_secs(5),
-        ..ClientConfig::new(AccessToken::new(fake.token()))
+        ..ClientConfig::new(Secret::new(fake.token()))
     }
 }
 

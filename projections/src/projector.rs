@@ -31,14 +31,27 @@ const BATCH: i64 = 5_000;
 /// How often a follower looks at the log when no wake-up arrives.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// What one step did.
+/// A folded page of the log, ready to be written.
+#[derive(Debug)]
+struct Page {
+    /// The checkpoint the page follows: it applies only if the projector is still there.
+    after: i64,
+    /// The page's last position.
+    last: i64,
+    /// Events of any type it covers.
+    events: usize,
+    /// What its CRM-object events change.
+    changes: Changes,
+}
+
+/// What writing a page did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Applied events up to this position.
-    Applied { events: usize, position: i64 },
-    /// Nothing new in the log.
-    CaughtUp,
-    /// Another instance holds the projector right now.
+enum Written {
+    /// Applied; the checkpoint is now the page's last position.
+    Applied,
+    /// The checkpoint had moved (another instance applied these events): nothing written.
+    Stale,
+    /// Another instance holds the projector right now (PostgreSQL).
     Busy,
 }
 
@@ -59,35 +72,61 @@ impl Projector {
         checkpoint_of(self.store.db(), READ_MODELS).await
     }
 
-    /// Applies the next batch of events, if any.
-    pub async fn step(&self) -> Result<Step, StoreError> {
-        macro_rules! step_in {
-            ($tx:expr, $db:expr) => {{
+    /// Applies batches until the log's head (as seen by the last read); returns events applied.
+    ///
+    /// Reading and folding run one page ahead of writing, on another task: while page N is
+    /// written and committed, page N+1 is read, parsed and folded.
+    pub async fn catch_up(&self, mut progress: impl FnMut(i64)) -> Result<usize, StoreError> {
+        let mut applied = 0;
+        'pipeline: loop {
+            let after = self.checkpoint().await?;
+            let (pages, mut ready) = tokio::sync::mpsc::channel(1);
+            let reader = tokio::spawn(read_ahead(self.store.clone(), after, pages));
+            let _stop_reader = AbortOnDrop(reader);
+            while let Some(page) = ready.recv().await {
+                let page = page?;
+                match self.write(&page).await? {
+                    Written::Applied => {
+                        applied += page.events;
+                        progress(page.last);
+                    }
+                    Written::Stale => continue 'pipeline,
+                    Written::Busy => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue 'pipeline;
+                    }
+                }
+            }
+            return Ok(applied);
+        }
+    }
+
+    /// Writes `page` and moves the checkpoint in one transaction, if the checkpoint is still
+    /// where the page starts.
+    async fn write(&self, page: &Page) -> Result<Written, StoreError> {
+        macro_rules! write_in {
+            ($tx:expr) => {{
                 let tx = $tx;
-                let (from,): (i64,) = sqlx::query_as(
+                let (checkpoint,): (i64,) = sqlx::query_as(
                     "SELECT COALESCE(MAX(position), 0) FROM projector_checkpoints WHERE projector = $1",
                 )
                 .bind(READ_MODELS)
                 .fetch_one(&mut **tx)
                 .await?;
-                let events = self.store.read_all(from, BATCH).await?;
-                let Some(last) = events.last().map(|e| e.position) else {
-                    return Ok(Step::CaughtUp);
-                };
-                let changes = Changes::fold(&events)?;
-                write_changes!(&mut **tx, &changes, READ_MODELS, last, now_ms());
-                (Step::Applied { events: events.len(), position: last }, !changes.erasures.is_empty())
+                if checkpoint != page.after {
+                    return Ok(Written::Stale);
+                }
+                write_changes!(&mut **tx, &page.changes, READ_MODELS, page.last, now_ms());
             }};
         }
-        let step = match self.store.db() {
+        match self.store.db() {
             Db::Sqlite { writer, .. } => {
                 let mut tx = writer.begin().await?;
-                let (step, erased) = step_in!(&mut tx, self.store.db());
+                write_in!(&mut tx);
                 tx.commit().await?;
-                if erased {
+                if !page.changes.erasures.is_empty() {
                     self.store.db().scrub_wal().await?;
                 }
-                step
             }
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -96,29 +135,13 @@ impl Projector {
                     .fetch_one(&mut *tx)
                     .await?;
                 if !locked {
-                    return Ok(Step::Busy);
+                    return Ok(Written::Busy);
                 }
-                let (step, _) = step_in!(&mut tx, self.store.db());
+                write_in!(&mut tx);
                 tx.commit().await?;
-                step
-            }
-        };
-        Ok(step)
-    }
-
-    /// Applies batches until the log's head (as seen when each step starts); returns events applied.
-    pub async fn catch_up(&self, mut progress: impl FnMut(i64)) -> Result<usize, StoreError> {
-        let mut applied = 0;
-        loop {
-            match self.step().await? {
-                Step::Applied { events, position } => {
-                    applied += events;
-                    progress(position);
-                }
-                Step::CaughtUp => return Ok(applied),
-                Step::Busy => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
+        Ok(Written::Applied)
     }
 
     /// Empties the read models and replays the whole log into them.
@@ -213,4 +236,42 @@ fn lock_key(name: &str) -> i64 {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     });
     hash as i64
+}
+
+/// Reads, parses and folds the pages after `after` into `pages` until an empty page (or until
+/// the writer stops listening).
+async fn read_ahead(
+    store: EventStore,
+    mut after: i64,
+    pages: tokio::sync::mpsc::Sender<Result<Page, StoreError>>,
+) {
+    loop {
+        let page = match store.read_crm_page(after, BATCH).await {
+            Ok(page) => page,
+            Err(error) => {
+                let _ = pages.send(Err(error)).await;
+                return;
+            }
+        };
+        let Some(last) = page.last else { return };
+        let folded = Page {
+            after,
+            last,
+            events: page.read,
+            changes: Changes::fold(&page.events),
+        };
+        if pages.send(Ok(folded)).await.is_err() {
+            return;
+        }
+        after = last;
+    }
+}
+
+/// Aborts a task when dropped (the read-ahead of an abandoned pipeline).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

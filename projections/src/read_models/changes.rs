@@ -2,14 +2,10 @@
 //! each row is written once per chunk. Within a chunk the winner is the latest `occurred_at`,
 //! a tie going to the later position: the same rule the SQL upserts apply across chunks.
 
-use serde::Deserialize as _;
 use std::collections::{HashMap, HashSet};
 
 use healthscore_domain::crm_object::CrmObjectEvent;
-use healthscore_domain::ids::{CRM_OBJECT_STREAM, ObjectRef};
-
-use crate::error::StoreError;
-use crate::store::RecordedEvent;
+use healthscore_domain::ids::ObjectRef;
 
 /// A stamped value: what, when in HubSpot, and where in the log.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,17 +92,13 @@ pub struct Changes {
 }
 
 impl Changes {
-    /// Folds `events` (in position order) into changes; other stream types are skipped.
-    pub fn fold(events: &[RecordedEvent]) -> Result<Self, StoreError> {
+    /// Folds CRM-object events (in position order) into changes.
+    pub fn fold(events: &[(i64, CrmObjectEvent)]) -> Self {
         let mut changes = Self::default();
-        for recorded in events
-            .iter()
-            .filter(|e| e.event.stream_type == CRM_OBJECT_STREAM)
-        {
-            let event = CrmObjectEvent::deserialize(&recorded.event.payload)?;
-            changes.add(&event, recorded.position);
+        for (position, event) in events {
+            changes.add(event, *position);
         }
-        Ok(changes)
+        changes
     }
 
     fn add(&mut self, event: &CrmObjectEvent, position: i64) {

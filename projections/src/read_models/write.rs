@@ -5,6 +5,22 @@
 /// Rows per multi-row statement: a fixed size keeps prepared statements cached.
 pub(crate) const ROWS: usize = 64;
 
+/// `items` sorted by `key`: rows written in primary-key order land on neighbouring b-tree pages
+/// (and mostly at the end of the tree while a log is replayed), instead of all over it.
+pub(crate) fn in_key_order<T, K: Ord>(
+    items: impl Iterator<Item = T>,
+    key: impl FnMut(&T) -> K,
+) -> Vec<T> {
+    let mut items: Vec<T> = items.collect();
+    items.sort_unstable_by_key(key);
+    items
+}
+
+/// An object's primary-key prefix in the order the tables sort it (type by its text).
+pub(crate) fn object_key(object: &healthscore_domain::ids::ObjectRef) -> (u64, &'static str, u64) {
+    (object.portal.0, object.object_type.as_str(), object.id)
+}
+
 /// Runs one multi-row INSERT per [`ROWS`] items: `$head VALUES (...), ... $tail`.
 macro_rules! insert_rows {
     ($conn:expr, $head:expr, $items:expr, $tail:expr, |$row:ident, $item:ident| $push:block) => {{
@@ -27,7 +43,9 @@ macro_rules! write_changes {
             conn,
             "INSERT INTO crm_objects (portal_id, object_type, object_id, deleted, existence_at, \
              merged_into, erased, created_at, updated_at) ",
-            changes.objects.iter().collect(),
+            $crate::read_models::write::in_key_order(changes.objects.iter(), |(object, _)| {
+                $crate::read_models::write::object_key(object)
+            }),
             " ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET \
              deleted = CASE WHEN excluded.existence_at IS NOT NULL AND (crm_objects.existence_at IS NULL \
                OR excluded.existence_at >= crm_objects.existence_at) THEN excluded.deleted ELSE crm_objects.deleted END, \
@@ -56,7 +74,9 @@ macro_rules! write_changes {
             conn,
             "INSERT INTO object_properties (portal_id, object_type, object_id, name, value, \
              occurred_at, position) ",
-            changes.properties.iter().collect(),
+            $crate::read_models::write::in_key_order(changes.properties.iter(), |((object, name), _)| {
+                ($crate::read_models::write::object_key(object), name.as_str())
+            }),
             " ON CONFLICT (portal_id, object_type, object_id, name) DO UPDATE SET \
              value = excluded.value, occurred_at = excluded.occurred_at, position = excluded.position \
              WHERE excluded.occurred_at >= object_properties.occurred_at",
@@ -91,7 +111,13 @@ macro_rules! write_changes {
             conn,
             "INSERT INTO associations (portal_id, from_type, from_id, to_type, to_id, present, \
              occurred_at) ",
-            changes.associations.iter().collect(),
+            $crate::read_models::write::in_key_order(changes.associations.iter(), |((from, to), _)| {
+                (
+                    $crate::read_models::write::object_key(from),
+                    to.object_type.as_str(),
+                    to.id,
+                )
+            }),
             " ON CONFLICT (portal_id, from_type, from_id, to_type, to_id) DO UPDATE SET \
              present = excluded.present, occurred_at = excluded.occurred_at \
              WHERE excluded.occurred_at >= associations.occurred_at",
@@ -109,7 +135,9 @@ macro_rules! write_changes {
         insert_rows!(
             conn,
             "INSERT INTO object_activity (portal_id, object_type, object_id, occurred_at) ",
-            changes.activity.iter().collect(),
+            $crate::read_models::write::in_key_order(changes.activity.iter(), |(object, at)| {
+                ($crate::read_models::write::object_key(object), *at)
+            }),
             " ON CONFLICT DO NOTHING",
             |row, item| {
                 let (object, occurred_at) = item;

@@ -5,14 +5,8 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize as _;
-
-use cqrs_es::DomainEvent;
 use healthscore_domain::crm_object::{CrmObjectEvent, ERASED_VALUE, ObjectState};
-use healthscore_domain::ids::{CRM_OBJECT_STREAM, ObjectRef, ObjectType, PortalId};
-
-use crate::error::StoreError;
-use crate::store::RecordedEvent;
+use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
 
 /// One object's history.
 #[derive(Debug, Default, Clone)]
@@ -126,17 +120,12 @@ pub struct ScoringIndex {
 }
 
 impl ScoringIndex {
-    /// Applies log events (in position order); returns the objects they touched.
-    pub fn apply(&mut self, events: &[RecordedEvent]) -> Result<Vec<ObjectRef>, StoreError> {
-        let mut touched = Vec::new();
-        for recorded in events {
-            self.position = self.position.max(recorded.position);
-            if recorded.event.stream_type != CRM_OBJECT_STREAM {
-                continue;
-            }
-            let event = CrmObjectEvent::deserialize(&recorded.event.payload)?;
+    /// Applies CRM-object events (in position order); returns the objects they touched.
+    pub fn apply(&mut self, events: Vec<(i64, CrmObjectEvent)>) -> Vec<ObjectRef> {
+        let mut touched = Vec::with_capacity(events.len());
+        for (position, event) in events {
+            self.position = self.position.max(position);
             let object = event.object();
-            debug_assert_eq!(event.event_type(), recorded.event.event_type);
             let portal = self.portals.entry(object.portal).or_default();
             portal.latest_occurred_at = portal.latest_occurred_at.max(event.occurred_at());
             portal.current_median = std::sync::OnceLock::new();
@@ -152,7 +141,7 @@ impl ScoringIndex {
                 .push(event);
             touched.push(object);
         }
-        Ok(touched)
+        touched
     }
 
     /// The last log position applied.

@@ -12,7 +12,6 @@ use rust_decimal::Decimal;
 use super::index::{PortalObjects, ScoringIndex};
 use crate::error::StoreError;
 use crate::store::EventStore;
-use healthscore_domain::ids::CRM_OBJECT_STREAM;
 
 /// Events read per catch-up query.
 const CATCH_UP_BATCH: i64 = 20_000;
@@ -64,17 +63,17 @@ impl ScoringService {
             }
             let events = self
                 .store
-                .read_type_between(CRM_OBJECT_STREAM, from, head, CATCH_UP_BATCH)
+                .read_crm_between(from, head, CATCH_UP_BATCH)
                 .await?;
             let reached = match events.last() {
-                Some(last) if events.len() as i64 == CATCH_UP_BATCH => last.position,
+                Some((last, _)) if events.len() as i64 == CATCH_UP_BATCH => *last,
                 _ => head,
             };
             let mut index = self
                 .index
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let touched = index.apply(&events)?;
+            let touched = index.apply(events);
             index.advance_to(reached);
             drop(index);
             self.touched

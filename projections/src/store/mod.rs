@@ -9,6 +9,7 @@ mod append;
 pub use append::EVENTS_CHANNEL;
 mod cqrs;
 mod read;
+pub use read::CrmPage;
 
 pub use cqrs::EventRepository;
 

@@ -1,5 +1,7 @@
 //! Reading the log: one stream, several streams, or everything after a global position.
 
+use healthscore_domain::crm_object::CrmObjectEvent;
+use healthscore_domain::ids::CRM_OBJECT_STREAM;
 use sqlx::{QueryBuilder, Row};
 
 use super::{EventStore, NewEvent, RecordedEvent};
@@ -81,28 +83,52 @@ impl EventStore {
         })
     }
 
-    /// The events of one stream type with `after < position <= upto`, in position order, at
-    /// most `limit`.
-    pub async fn read_type_between(
+    /// The CRM-object events among the next `limit` events after `after`, parsed straight from
+    /// their payload text (no metadata, no intermediate JSON value): what the projectors read.
+    pub async fn read_crm_page(&self, after: i64, limit: i64) -> Result<CrmPage, StoreError> {
+        on_reader!(self.db(), pool => {
+            let rows = sqlx::query(
+                "SELECT position, stream_type, payload FROM events WHERE position > $1 \
+                 ORDER BY position LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let mut page = CrmPage { events: Vec::with_capacity(rows.len()), last: None, read: rows.len() };
+            for row in &rows {
+                let position: i64 = row.try_get(0)?;
+                page.last = Some(position);
+                if row.try_get::<&str, _>(1)? == CRM_OBJECT_STREAM {
+                    page.events.push((position, serde_json::from_str(row.try_get::<&str, _>(2)?)?));
+                }
+            }
+            Ok(page)
+        })
+    }
+
+    /// The CRM-object events with `after < position <= upto`, at most `limit`, parsed as
+    /// [`EventStore::read_crm_page`] does.
+    pub async fn read_crm_between(
         &self,
-        stream_type: &str,
         after: i64,
         upto: i64,
         limit: i64,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE position > $1 AND position <= $2 \
-             AND stream_type = $3 ORDER BY position LIMIT $4"
-        );
+    ) -> Result<Vec<(i64, CrmObjectEvent)>, StoreError> {
         on_reader!(self.db(), pool => {
-            let rows = sqlx::query(&sql)
-                .bind(after)
-                .bind(upto)
-                .bind(stream_type)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(decode).collect()
+            let rows = sqlx::query(
+                "SELECT position, payload FROM events WHERE position > $1 AND position <= $2 \
+                 AND stream_type = $3 ORDER BY position LIMIT $4",
+            )
+            .bind(after)
+            .bind(upto)
+            .bind(CRM_OBJECT_STREAM)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, serde_json::from_str(row.try_get::<&str, _>(1)?)?)))
+                .collect()
         })
     }
 
@@ -163,4 +189,15 @@ impl EventStore {
             rows.iter().map(|row| Ok(row.try_get::<Vec<u8>, _>("dedup_key")?)).collect()
         })
     }
+}
+
+/// A page of the log as the projectors read it.
+#[derive(Debug, Default)]
+pub struct CrmPage {
+    /// The page's CRM-object events with their positions, in position order.
+    pub events: Vec<(i64, CrmObjectEvent)>,
+    /// The page's last position, whatever its stream type (None for an empty page).
+    pub last: Option<i64>,
+    /// How many events of any type the page covered.
+    pub read: usize,
 }

@@ -3,7 +3,7 @@
 //! `ON CONFLICT ... DO UPDATE ... WHERE`), the query builder is concrete per database.
 
 /// Rows per multi-row statement: a fixed size keeps prepared statements cached.
-pub(crate) const ROWS: usize = 64;
+pub(crate) const ROWS: usize = 256;
 
 /// `items` sorted by `key`: rows written in primary-key order land on neighbouring b-tree pages
 /// (and mostly at the end of the tree while a log is replayed), instead of all over it.

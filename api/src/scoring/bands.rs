@@ -1,6 +1,8 @@
 //! Recording `CustomerBandChanged`: each customer's band lives in a `customer_health` aggregate
 //! (one stream per customer); a refresh records a change only where the aggregate agrees the
-//! band moved. The last band seen is kept in memory so unchanged customers cost nothing.
+//! band moved. The last band seen is kept in memory so unchanged customers cost nothing, and
+//! so are the aggregates this process wrote last, so a rescore does not read their streams back;
+//! when another instance appended in between, the append conflicts and the streams are reread.
 
 use std::collections::HashMap;
 
@@ -20,7 +22,12 @@ const MAX_ATTEMPTS: usize = 3;
 pub struct BandChanges {
     store: EventStore,
     last: HashMap<PortalId, HashMap<u64, Option<String>>>,
+    /// Customer-health aggregates (state, last sequence) as this process last wrote them.
+    known: HashMap<PortalId, Aggregates>,
 }
+
+/// Aggregates by customer id: the state and the stream's last sequence.
+type Aggregates = HashMap<u64, (CustomerHealth, i64)>;
 
 fn parse_band(name: Option<&str>) -> Option<Band> {
     match name {
@@ -41,6 +48,7 @@ impl BandChanges {
         Self {
             store,
             last: HashMap::new(),
+            known: HashMap::new(),
         }
     }
 
@@ -68,11 +76,17 @@ impl BandChanges {
             .filter(|r| last.get(&r.customer_id) != Some(&r.band))
             .collect();
         if !moved.is_empty() {
+            let known = self.known.entry(portal).or_default();
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match append_changes(&self.store, portal, &moved, version).await {
-                    Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => continue,
+                match append_changes(&self.store, portal, &moved, version, known).await {
+                    Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
+                        // Another instance wrote some of these streams: read them all again.
+                        for row in &moved {
+                            known.remove(&row.customer_id);
+                        }
+                    }
                     other => break other?,
                 }
             }
@@ -83,27 +97,30 @@ impl BandChanges {
         for id in gone {
             last.remove(id);
         }
+
         Ok(())
     }
 }
 
-/// Loads the moved customers' aggregates and appends what they decide, in one batch.
+/// Appends what the moved customers' aggregates decide, in one batch; aggregates not in `known`
+/// are read from the log first, and `known` holds every moved one's new state after the append.
 async fn append_changes(
     store: &EventStore,
     portal: PortalId,
     moved: &[&ScoreRow],
     version: u32,
+    known: &mut Aggregates,
 ) -> Result<(), StoreError> {
-    let streams: Vec<String> = moved
+    let unknown: Vec<String> = moved
         .iter()
+        .filter(|r| !known.contains_key(&r.customer_id))
         .map(|r| stream_id(portal, r.customer_id))
         .collect();
-    let mut aggregates: HashMap<String, (CustomerHealth, i64)> = HashMap::new();
-    for chunk in streams.chunks(500) {
+    let mut aggregates: HashMap<u64, (CustomerHealth, i64)> = HashMap::new();
+    for chunk in unknown.chunks(500) {
         for recorded in store.read_streams(chunk).await? {
-            let entry = aggregates
-                .entry(recorded.event.stream_id.clone())
-                .or_default();
+            let id = customer_of(&recorded.event.stream_id);
+            let entry = aggregates.entry(id).or_default();
             entry
                 .0
                 .apply(serde_json::from_value(recorded.event.payload)?);
@@ -112,8 +129,12 @@ async fn append_changes(
     }
     let now = Utc::now();
     let mut batch = AppendBatch::default();
-    for (row, stream) in moved.iter().zip(streams) {
-        let (aggregate, sequence) = aggregates.entry(stream.clone()).or_default();
+    for row in moved {
+        let id = row.customer_id;
+        let stream = stream_id(portal, id);
+        let (aggregate, sequence) = aggregates
+            .entry(id)
+            .or_insert_with(|| known.get(&id).cloned().unwrap_or_default());
         let command = CustomerHealthCommand::RecordScore {
             band: parse_band(row.band.as_deref()),
             score: row.score_tenths.map(|t| Decimal::new(t, 1)),
@@ -128,6 +149,7 @@ async fn append_changes(
             }
         };
         for event in events {
+            aggregate.apply(event.clone());
             *sequence += 1;
             batch.events.push(NewEvent {
                 stream_id: stream.clone(),
@@ -141,5 +163,16 @@ async fn append_changes(
             });
         }
     }
-    store.append(&batch).await.map(|_| ())
+    store.append(&batch).await?;
+    known.extend(aggregates);
+    Ok(())
+}
+
+/// The customer id at the end of a `customer_health` stream id.
+fn customer_of(stream_id: &str) -> u64 {
+    stream_id
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_default()
 }

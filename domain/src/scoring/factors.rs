@@ -3,7 +3,7 @@
 //! module.
 
 use super::config::ScoringConfig;
-use super::model::{CustomerFacts, DealFacts, Properties};
+use super::model::{CustomerFacts, DealFacts};
 use super::numbers::{days_between, decimal_to_json, round, to_f64, unit_from_f64};
 use super::properties::{DealStatus, deal_amount, deal_status, parse_hubspot_date, prop};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -32,7 +32,7 @@ pub(crate) fn engagement_recency(
     let half_life = config.engagement_recency.half_life_days;
     let last = std::iter::once(&facts.contact)
         .chain(&facts.companies)
-        .filter_map(|props: &Properties| prop(props, "hs_last_sales_activity_date"))
+        .filter_map(|props| prop(props, "hs_last_sales_activity_date"))
         .filter_map(parse_hubspot_date)
         .max();
     let Some(last) = last else {

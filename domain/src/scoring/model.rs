@@ -2,18 +2,23 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// HubSpot property values by property name; HubSpot sends every value as a string.
 pub type Properties = BTreeMap<String, String>;
+
+/// Properties shared, not copied: a company or deal belongs to many customers, and the data
+/// layer hands every one of them the same map.
+pub type SharedProperties = Arc<Properties>;
 
 /// Everything scoring needs about one customer at time `t`, built by the data layer from the
 /// event log (events with `occurred_at <= t`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerFacts {
     /// The contact's properties resolved at `t`.
-    pub contact: Properties,
+    pub contact: SharedProperties,
     /// Each associated, non-deleted company (C(c)), resolved at `t`.
-    pub companies: Vec<Properties>,
+    pub companies: Vec<SharedProperties>,
     /// D(c) at `t`: direct deals plus deals of the companies, deduplicated, non-deleted.
     pub deals: Vec<DealFacts>,
     /// `(object key, occurred_at epoch ms)` of the creation, property-change, association-change
@@ -28,9 +33,9 @@ pub struct DealFacts {
     /// The deal's id, echoed in report details.
     pub id: String,
     /// The deal's properties at `t`.
-    pub now: Properties,
+    pub now: SharedProperties,
     /// The deal's properties at `t - deal_momentum.window_days`; `None` if it did not exist then.
-    pub then: Option<Properties>,
+    pub then: Option<SharedProperties>,
 }
 
 /// The five factors, in the order of the specification ([`Factor::ALL`]).

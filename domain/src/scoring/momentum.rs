@@ -44,7 +44,7 @@ pub(crate) fn deal_momentum(
                 p_then: d
                     .then
                     .as_ref()
-                    .and_then(deal_probability)
+                    .and_then(|then| deal_probability(then))
                     .unwrap_or(Decimal::ZERO),
             })
         })

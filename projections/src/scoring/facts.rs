@@ -2,7 +2,9 @@
 //! are theirs, and the portal median `R(t)` of deal values (SCORING.md, "Entities").
 
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Past medians kept per portal (a year of daily history points fits).
 const MAX_PAST_MEDIANS: usize = 4_096;
@@ -18,7 +20,7 @@ use rust_decimal::Decimal;
 use super::index::PortalObjects;
 
 /// A live object's properties as scoring reads them.
-fn properties(state: &ObjectState) -> Properties {
+pub(super) fn properties(state: &ObjectState) -> Properties {
     state
         .properties
         .iter()
@@ -104,7 +106,7 @@ impl PortalObjects {
         let companies = company_ids
             .iter()
             .filter_map(|c| self.get(ObjectType::Company, *c))
-            .map(|h| properties(&h.state_at(t)))
+            .map(|h| h.properties_at(t))
             .collect();
         let then = config.deal_momentum_then(at).timestamp_millis();
         let deals: Vec<DealFacts> = deal_ids
@@ -114,8 +116,11 @@ impl PortalObjects {
                 let then_state = history.state_at(then);
                 DealFacts {
                     id: deal_id.to_string(),
-                    now: properties(&history.state_at(t)),
-                    then: live(&then_state).then(|| properties(&then_state)),
+                    now: history.properties_at(t),
+                    then: live(&then_state).then(|| match &then_state {
+                        Cow::Borrowed(_) => history.properties_at(then),
+                        Cow::Owned(state) => Arc::new(properties(state)),
+                    }),
                 }
             })
             .collect();
@@ -129,7 +134,7 @@ impl PortalObjects {
             }
         }
         Some(CustomerFacts {
-            contact: properties(&contact),
+            contact: contact_history.properties_at(t),
             companies,
             deals,
             activity,
@@ -147,7 +152,7 @@ impl PortalObjects {
             .filter_map(|d| self.get(ObjectType::Deal, *d))
             .map(|history| DealFacts {
                 id: String::new(),
-                now: properties(&history.state_at(t)),
+                now: history.properties_at(t),
                 then: None,
             })
             .collect();

@@ -5,7 +5,12 @@
 
 use std::collections::HashMap;
 
+use std::sync::{Arc, OnceLock};
+
 use healthscore_domain::crm_object::{CrmObjectEvent, ERASED_VALUE, ObjectState};
+use healthscore_domain::scoring::SharedProperties;
+
+use super::facts::properties;
 use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
 
 /// One object's history.
@@ -14,6 +19,9 @@ pub struct ObjectHistory {
     events: Vec<CrmObjectEvent>,
     current: ObjectState,
     latest_occurred_at: i64,
+    /// The current properties as scoring reads them, built on first use after each fact and
+    /// shared by every customer the object belongs to.
+    current_properties: OnceLock<SharedProperties>,
 }
 
 impl ObjectHistory {
@@ -32,6 +40,18 @@ impl ObjectHistory {
         self.latest_occurred_at = self.latest_occurred_at.max(event.occurred_at());
         self.current.apply(&event);
         self.events.push(event);
+        self.current_properties = OnceLock::new();
+    }
+
+    /// The properties as of `t` (epoch ms); at or after the latest fact, the shared current map.
+    pub fn properties_at(&self, t: i64) -> SharedProperties {
+        if t >= self.latest_occurred_at {
+            return Arc::clone(
+                self.current_properties
+                    .get_or_init(|| Arc::new(properties(&self.current))),
+            );
+        }
+        Arc::new(properties(&self.state_at(t)))
     }
 
     /// The state as of `t` (epoch ms): the facts with `occurred_at <= t`, in log order.

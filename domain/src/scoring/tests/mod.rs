@@ -9,17 +9,19 @@ mod momentum;
 mod properties;
 mod worked_example;
 
-use super::{CustomerFacts, DealFacts, Factor, FactorReport, Properties, ScoreReport};
+use super::{CustomerFacts, DealFacts, Factor, FactorReport, ScoreReport, SharedProperties};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
 /// Properties from name/value pairs.
-fn props(pairs: &[(&str, &str)]) -> Properties {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+fn props(pairs: &[(&str, &str)]) -> SharedProperties {
+    SharedProperties::new(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
 }
 
 /// An RFC 3339 instant.

@@ -24,6 +24,9 @@ use super::configs::Configs;
 
 /// How often a follower looks at the log when no wake-up arrives (other instances' appends).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Customers scored, then written, at a time: small enough that writing one chunk overlaps
+/// scoring the next, large enough that each write is one efficient transaction.
+const RESCORE_CHUNK: usize = 10_000;
 
 /// The refresh loop's dependencies.
 pub struct Refresher {
@@ -137,62 +140,102 @@ impl Refresher {
                 .load(portal)
                 .await
                 .map_err(anyhow::Error::msg)?;
-            let (version, config) = (configs.current_version(), configs.current().clone());
-            let ids = if full { None } else { per_portal.get(&portal) };
-            let started = std::time::Instant::now();
-            let (rows, gone) = self.rescore(portal, ids, &config, version);
-            let scored = started.elapsed();
-            bands.record(portal, &rows, &gone, version).await?;
-            let banded = started.elapsed();
-            materialized::store(&self.db, portal, &rows, &gone).await?;
-            tracing::debug!(
-                %portal, full, customers = rows.len(),
-                score_ms = scored.as_millis(),
-                band_events_ms = (banded - scored).as_millis(),
-                store_ms = (started.elapsed() - banded).as_millis(),
-                "scores refreshed"
+            let (version, config) = (
+                configs.current_version(),
+                Arc::new(configs.current().clone()),
             );
+            let ids: Vec<u64> = match (full, per_portal.get(&portal)) {
+                (false, Some(ids)) => ids.iter().copied().collect(),
+                _ => self
+                    .scoring
+                    .with_portal(portal, |objects| objects.contact_ids().collect()),
+            };
+            self.rescore_portal(portal, ids, config, version, bands)
+                .await?;
         }
         self.scored_through.send_replace(through);
         Ok(())
     }
 
-    /// New rows for `ids` (every customer when None) and the ids that are no longer customers.
-    fn rescore(
+    /// Rescores `ids` of `portal` and records the outcome, a chunk at a time: while one
+    /// chunk's band changes and rows are written, the next chunk is scored on the other cores.
+    async fn rescore_portal(
         &self,
         portal: PortalId,
-        ids: Option<&BTreeSet<u64>>,
-        config: &ScoringConfig,
+        mut ids: Vec<u64>,
+        config: Arc<ScoringConfig>,
         version: u32,
-    ) -> (Vec<ScoreRow>, Vec<u64>) {
+        bands: &mut BandChanges,
+    ) -> anyhow::Result<()> {
+        ids.sort_unstable();
         let now = Utc::now();
-        let now_ms = now.timestamp_millis();
-        self.scoring.with_portal(portal, |objects| {
-            let median = objects.median_at(now);
-            let candidates: Vec<u64> = match ids {
-                Some(ids) => ids.iter().copied().collect(),
-                None => objects.contact_ids().collect(),
-            };
-            // Customers score independently: spread them over every core.
-            let scored: Vec<Result<ScoreRow, u64>> = candidates
-                .into_par_iter()
-                .map(|id| match objects.facts_at(id, now, config) {
-                    Some(facts) => {
-                        let report = score_customer(&facts, config, now, median);
-                        Ok(row_for(id, &facts.contact, &report, version, now_ms))
-                    }
-                    None => Err(id),
-                })
-                .collect();
-            let mut rows = Vec::with_capacity(scored.len());
-            let mut gone = Vec::new();
-            for outcome in scored {
-                match outcome {
-                    Ok(row) => rows.push(row),
-                    Err(id) => gone.push(id),
-                }
-            }
-            (rows, gone)
-        })
+        let customers = ids.len();
+        let started = std::time::Instant::now();
+        let mut chunks = ids.chunks(RESCORE_CHUNK).map(<[u64]>::to_vec);
+        let score = |chunk: Vec<u64>| {
+            let (scoring, config) = (self.scoring.clone(), Arc::clone(&config));
+            tokio::task::spawn_blocking(move || {
+                score_chunk(&scoring, portal, &chunk, &config, version, now)
+            })
+        };
+        let mut next = chunks.next().map(score);
+        let (mut scoring_waited, mut band_events, mut stored) =
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        while let Some(scoring) = next.take() {
+            let waited = std::time::Instant::now();
+            let (rows, gone) = scoring.await?;
+            scoring_waited += waited.elapsed();
+            next = chunks.next().map(score);
+            let banding = std::time::Instant::now();
+            bands.record(portal, &rows, &gone, version).await?;
+            band_events += banding.elapsed();
+            let storing = std::time::Instant::now();
+            materialized::store(&self.db, portal, &rows, &gone).await?;
+            stored += storing.elapsed();
+        }
+        tracing::debug!(
+            %portal, customers,
+            total_ms = started.elapsed().as_millis(),
+            waited_for_scoring_ms = scoring_waited.as_millis(),
+            band_events_ms = band_events.as_millis(),
+            store_ms = stored.as_millis(),
+            "scores refreshed"
+        );
+        Ok(())
     }
+}
+
+/// New rows for the customers among `ids` at `now`, and the ids that are not customers.
+fn score_chunk(
+    scoring: &ScoringService,
+    portal: PortalId,
+    ids: &[u64],
+    config: &ScoringConfig,
+    version: u32,
+    now: chrono::DateTime<Utc>,
+) -> (Vec<ScoreRow>, Vec<u64>) {
+    let now_ms = now.timestamp_millis();
+    scoring.with_portal(portal, |objects| {
+        let median = objects.median_at(now);
+        // Customers score independently: spread them over every core.
+        let scored: Vec<Result<ScoreRow, u64>> = ids
+            .par_iter()
+            .map(|&id| match objects.facts_at(id, now, config) {
+                Some(facts) => {
+                    let report = score_customer(&facts, config, now, median);
+                    Ok(row_for(id, &facts.contact, &report, version, now_ms))
+                }
+                None => Err(id),
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(scored.len());
+        let mut gone = Vec::new();
+        for outcome in scored {
+            match outcome {
+                Ok(row) => rows.push(row),
+                Err(id) => gone.push(id),
+            }
+        }
+        (rows, gone)
+    })
 }

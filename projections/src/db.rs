@@ -11,6 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::error::StoreError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which database engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub enum Db {
         writer: SqlitePool,
         /// Concurrent readers (WAL lets them run beside the writer).
         reader: SqlitePool,
+        /// Set while the writer may commit without waiting for the disk (see [`DerivedWrites`]).
+        relaxed: Arc<AtomicBool>,
     },
     /// PostgreSQL: one pool for reads and writes.
     Postgres(PgPool),
@@ -95,15 +99,36 @@ impl Db {
             .pragma("mmap_size", "268435456")
             .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", "16384");
+        let relaxed = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&relaxed);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // Whoever takes the writer gets `synchronous=FULL`, even if a derived write (see
+            // `DerivedWrites`) was abandoned before it could restore it; a connection that
+            // cannot be restored is closed and replaced by a fresh one.
+            .before_acquire(move |conn, _| {
+                let flag = Arc::clone(&flag);
+                Box::pin(async move {
+                    if !flag.swap(false, Ordering::SeqCst) {
+                        return Ok(true);
+                    }
+                    let restored = sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *conn)
+                        .await;
+                    Ok(restored.is_ok())
+                })
+            })
             .connect_with(options.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self::Sqlite { writer, reader })
+        Ok(Self::Sqlite {
+            writer,
+            reader,
+            relaxed,
+        })
     }
 
     async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
@@ -154,11 +179,100 @@ impl Db {
     /// Closes every connection, letting SQLite checkpoint its WAL.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite { writer, reader } => {
+            Self::Sqlite { writer, reader, .. } => {
                 reader.close().await;
                 writer.close().await;
             }
             Self::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+/// The SQLite writer for tables derived from the log (read models, materialized scores): their
+/// commits use `synchronous=NORMAL`, so they do not wait for the disk. After a power loss such a
+/// commit may be rolled back, and with it the projector checkpoint written in the same
+/// transaction, so the events are applied again: nothing derived is lost, and the log's own
+/// appends keep `synchronous=FULL` (restored on release, or on the next acquire if a derived
+/// write was abandoned). A later FULL commit also makes the WAL frames before it durable.
+pub(crate) struct DerivedWrites {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    relaxed: Arc<AtomicBool>,
+}
+
+impl DerivedWrites {
+    /// Takes the writer and relaxes its commits.
+    pub(crate) async fn acquire(
+        writer: &SqlitePool,
+        relaxed: &Arc<AtomicBool>,
+    ) -> Result<Self, StoreError> {
+        let mut conn = writer.acquire().await?;
+        relaxed.store(true, Ordering::SeqCst);
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+        Ok(Self {
+            conn,
+            relaxed: Arc::clone(relaxed),
+        })
+    }
+
+    /// The connection, for a transaction.
+    pub(crate) fn conn(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.conn
+    }
+
+    /// Restores `synchronous=FULL` and gives the writer back.
+    pub(crate) async fn release(mut self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *self.conn)
+            .await?;
+        self.relaxed.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(writer: &SqlitePool) -> i64 {
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(writer)
+            .await
+            .expect("pragma");
+        level
+    }
+
+    /// FULL is 2, NORMAL 1: the log's appends must always find FULL.
+    #[tokio::test]
+    async fn the_writer_is_back_to_full_durability_even_after_an_abandoned_derived_write() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        let Db::Sqlite {
+            writer, relaxed, ..
+        } = &db
+        else {
+            unreachable!("a sqlite url");
+        };
+        assert_eq!(synchronous(writer).await, 2);
+
+        let mut derived = DerivedWrites::acquire(writer, relaxed)
+            .await
+            .expect("relax");
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(derived.conn())
+            .await
+            .expect("pragma");
+        assert_eq!(level, 1, "derived writes commit with NORMAL");
+        derived.release().await.expect("release");
+        assert_eq!(synchronous(writer).await, 2);
+
+        // Dropped mid-way (a cancelled task): the next user of the writer still gets FULL.
+        let abandoned = DerivedWrites::acquire(writer, relaxed)
+            .await
+            .expect("relax");
+        drop(abandoned);
+        assert_eq!(synchronous(writer).await, 2);
     }
 }

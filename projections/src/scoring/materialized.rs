@@ -4,10 +4,10 @@ use healthscore_domain::ids::PortalId;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::db::Db;
+use crate::db::{Db, DerivedWrites};
 use crate::error::StoreError;
+use crate::on_reader;
 use crate::read_models::write::insert_rows;
-use crate::{on_reader, on_writer};
 
 /// One customer's current score as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,45 +50,63 @@ pub async fn store(
     let mut gone = gone.to_vec();
     gone.sort_unstable();
     let mut deleted = 0;
-    on_writer!(db, pool => {
-        let mut tx = pool.begin().await?;
-        // A full rescore lists every non-customer as gone: one statement per chunk, not per id.
-        for chunk in gone.chunks(DELETE_CHUNK) {
-            let mut delete = sqlx::QueryBuilder::new("DELETE FROM customer_scores WHERE portal_id = ");
-            delete.push_bind(portal_id).push(" AND customer_id IN (");
-            let mut ids = delete.separated(", ");
-            for id in chunk {
-                ids.push_bind(*id as i64);
+    macro_rules! write_in {
+        ($tx:expr) => {{
+            let tx = $tx;
+            // A full rescore lists every non-customer as gone: one statement per chunk, not per id.
+            for chunk in gone.chunks(DELETE_CHUNK) {
+                let mut delete =
+                    sqlx::QueryBuilder::new("DELETE FROM customer_scores WHERE portal_id = ");
+                delete.push_bind(portal_id).push(" AND customer_id IN (");
+                let mut ids = delete.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id as i64);
+                }
+                delete.push(")");
+                deleted += delete.build().execute(&mut **tx).await?.rows_affected();
             }
-            delete.push(")");
-            deleted += delete.build().execute(&mut *tx).await?.rows_affected();
+            let conn = &mut **tx;
+            insert_rows!(
+                conn,
+                "INSERT INTO customer_scores (portal_id, customer_id, email, name, status, score_tenths, \
+                 band, coverage, config_version, scored_at) ",
+                ordered.clone(),
+                " ON CONFLICT (portal_id, customer_id) DO UPDATE SET email = excluded.email, \
+                 name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
+                 band = excluded.band, coverage = excluded.coverage, \
+                 config_version = excluded.config_version, scored_at = excluded.scored_at",
+                |row, item| {
+                    row.push_bind(portal_id)
+                        .push_bind(item.customer_id as i64)
+                        .push_bind(item.email.as_str())
+                        .push_bind(item.name.as_str())
+                        .push_bind(item.status.as_str())
+                        .push_bind(item.score_tenths)
+                        .push_bind(item.band.as_deref())
+                        .push_bind(item.coverage.as_str())
+                        .push_bind(i64::from(item.config_version))
+                        .push_bind(item.scored_at);
+                }
+            );
+        }};
+    }
+    match db {
+        // Scores are derived from the log: their commits need not wait for the disk.
+        Db::Sqlite {
+            writer, relaxed, ..
+        } => {
+            let mut derived = DerivedWrites::acquire(writer, relaxed).await?;
+            let mut tx = sqlx::Connection::begin(derived.conn()).await?;
+            write_in!(&mut tx);
+            tx.commit().await?;
+            derived.release().await?;
         }
-        let conn = &mut *tx;
-        insert_rows!(
-            conn,
-            "INSERT INTO customer_scores (portal_id, customer_id, email, name, status, score_tenths, \
-             band, coverage, config_version, scored_at) ",
-            ordered.clone(),
-            " ON CONFLICT (portal_id, customer_id) DO UPDATE SET email = excluded.email, \
-             name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
-             band = excluded.band, coverage = excluded.coverage, \
-             config_version = excluded.config_version, scored_at = excluded.scored_at",
-            |row, item| {
-                row.push_bind(portal_id)
-                    .push_bind(item.customer_id as i64)
-                    .push_bind(item.email.as_str())
-                    .push_bind(item.name.as_str())
-                    .push_bind(item.status.as_str())
-                    .push_bind(item.score_tenths)
-                    .push_bind(item.band.as_deref())
-                    .push_bind(item.coverage.as_str())
-                    .push_bind(i64::from(item.config_version))
-                    .push_bind(item.scored_at);
-            }
-        );
-        tx.commit().await?;
-        Ok::<_, StoreError>(())
-    })?;
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            write_in!(&mut tx);
+            tx.commit().await?;
+        }
+    }
     if deleted > 0 {
         // A customer that is gone may have been erased: leave no copy of its email behind.
         db.scrub_wal().await?;

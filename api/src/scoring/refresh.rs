@@ -27,6 +27,8 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Customers scored, then written, at a time: small enough that writing one chunk overlaps
 /// scoring the next, large enough that each write is one efficient transaction.
 const RESCORE_CHUNK: usize = 10_000;
+/// The first chunk's size: its scoring is the one wait nothing overlaps.
+const FIRST_CHUNK: usize = 2_000;
 
 /// The refresh loop's dependencies.
 pub struct Refresher {
@@ -171,7 +173,18 @@ impl Refresher {
         let now = Utc::now();
         let customers = ids.len();
         let started = std::time::Instant::now();
-        let mut chunks = ids.chunks(RESCORE_CHUNK).map(<[u64]>::to_vec);
+        // A small first chunk: nothing overlaps its scoring, so it should not take long.
+        let mut rest = ids.as_slice();
+        let mut chunks = std::iter::from_fn(move || {
+            let size = if rest.len() == customers {
+                FIRST_CHUNK
+            } else {
+                RESCORE_CHUNK
+            };
+            let (chunk, after) = rest.split_at(size.min(rest.len()));
+            rest = after;
+            (!chunk.is_empty()).then(|| chunk.to_vec())
+        });
         let score = |chunk: Vec<u64>| {
             let (scoring, config) = (self.scoring.clone(), Arc::clone(&config));
             tokio::task::spawn_blocking(move || {

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use healthscore_domain::ids::{ObjectType, PortalId};
-use healthscore_domain::scoring::{Band, ScoreReport, ScoringConfig, score_customer};
+use healthscore_domain::scoring::{
+    Band, ScoreReport, ScoringConfig, score_customer_without_detail,
+};
 use healthscore_projections::read_models::queries::display_name;
 use healthscore_projections::scoring::index::ScoringIndex;
 use healthscore_projections::scoring::materialized::{self, ScoreRow};
@@ -235,7 +237,7 @@ fn score_chunk(
             .par_iter()
             .map(|&id| match objects.facts_at(id, now, config) {
                 Some(facts) => {
-                    let report = score_customer(&facts, config, now, median);
+                    let report = score_customer_without_detail(&facts, config, now, median);
                     Ok(row_for(id, &facts.contact, &report, version, now_ms))
                 }
                 None => Err(id),

@@ -11,6 +11,25 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
+/// Whether a factor also builds its report detail (bulk rescoring needs only the values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Build the detail.
+    Explain,
+    /// Leave it null.
+    Skip,
+}
+
+impl Detail {
+    /// `build()` when explaining, else null.
+    pub(crate) fn of(self, build: impl FnOnce() -> Value) -> Value {
+        match self {
+            Self::Explain => build(),
+            Self::Skip => Value::Null,
+        }
+    }
+}
+
 /// One factor's value (`None` = N/A) and the inputs that produced it, for the report.
 pub(crate) struct FactorOutcome {
     pub(crate) value: Option<Decimal>,
@@ -28,6 +47,7 @@ pub(crate) fn engagement_recency(
     facts: &CustomerFacts,
     config: &ScoringConfig,
     t: DateTime<Utc>,
+    detail: Detail,
 ) -> FactorOutcome {
     let half_life = config.engagement_recency.half_life_days;
     let last = std::iter::once(&facts.contact)
@@ -38,18 +58,21 @@ pub(crate) fn engagement_recency(
     let Some(last) = last else {
         return FactorOutcome {
             value: None,
-            detail: json!({ "last_activity_at": null, "half_life_days": decimal_to_json(half_life) }),
+            detail: detail.of(
+                || json!({ "last_activity_at": null, "half_life_days": decimal_to_json(half_life) }),
+            ),
         };
     };
     let days = days_between(last, t).max(0.0);
     let value = unit_from_f64((-days / to_f64(half_life)).exp2());
-    let days_json = days_json(days);
     FactorOutcome {
         value: Some(value),
-        detail: json!({
-            "last_activity_at": instant_json(last),
-            "days": days_json,
-            "half_life_days": decimal_to_json(half_life),
+        detail: detail.of(|| {
+            json!({
+                "last_activity_at": instant_json(last),
+                "days": days_json(days),
+                "half_life_days": decimal_to_json(half_life),
+            })
         }),
     }
 }
@@ -60,12 +83,16 @@ fn days_json(days: f64) -> Value {
 }
 
 /// lifecycle_values[`lifecyclestage`]; N/A when missing or not configured.
-pub(crate) fn lifecycle_stage(facts: &CustomerFacts, config: &ScoringConfig) -> FactorOutcome {
+pub(crate) fn lifecycle_stage(
+    facts: &CustomerFacts,
+    config: &ScoringConfig,
+    detail: Detail,
+) -> FactorOutcome {
     let stage = prop(&facts.contact, "lifecyclestage");
     let value = stage.and_then(|s| config.lifecycle_stage.values.get(s).copied());
     FactorOutcome {
         value,
-        detail: json!({ "stage": stage }),
+        detail: detail.of(|| json!({ "stage": stage })),
     }
 }
 
@@ -75,6 +102,7 @@ pub(crate) fn activity_frequency(
     facts: &CustomerFacts,
     config: &ScoringConfig,
     t: DateTime<Utc>,
+    detail: Detail,
 ) -> FactorOutcome {
     let settings = &config.activity_frequency;
     let start = config.activity_window_start(t).timestamp_millis();
@@ -89,10 +117,12 @@ pub(crate) fn activity_frequency(
     let value = unit_from_f64(1.0 - (-(n as f64) / to_f64(settings.half_saturation)).exp2());
     FactorOutcome {
         value: Some(value),
-        detail: json!({
-            "events": n,
-            "window_days": decimal_to_json(settings.window_days),
-            "half_saturation": decimal_to_json(settings.half_saturation),
+        detail: detail.of(|| {
+            json!({
+                "events": n,
+                "window_days": decimal_to_json(settings.window_days),
+                "half_saturation": decimal_to_json(settings.half_saturation),
+            })
         }),
     }
 }
@@ -124,19 +154,12 @@ pub fn portal_median(values: impl IntoIterator<Item = Decimal>) -> Option<Decima
 }
 
 /// V / (V + R); N/A when D(c) is empty or there is no portal median.
-pub(crate) fn deal_value(facts: &CustomerFacts, median: Option<Decimal>) -> FactorOutcome {
+pub(crate) fn deal_value(
+    facts: &CustomerFacts,
+    median: Option<Decimal>,
+    detail: Detail,
+) -> FactorOutcome {
     let total = deal_value_total(&facts.deals);
-    let deals: Vec<Value> = facts
-        .deals
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "amount": decimal_to_json(deal_amount(&d.now)),
-                "status": deal_status(&d.now),
-            })
-        })
-        .collect();
     let median = median.filter(|r| *r > Decimal::ZERO);
     let value = match (facts.deals.is_empty(), median) {
         (false, Some(r)) => Some(total / total.saturating_add(r)),
@@ -144,10 +167,23 @@ pub(crate) fn deal_value(facts: &CustomerFacts, median: Option<Decimal>) -> Fact
     };
     FactorOutcome {
         value,
-        detail: json!({
-            "deals": deals,
-            "value_total": decimal_to_json(total),
-            "portal_median": median.map(decimal_to_json),
+        detail: detail.of(|| {
+            let deals: Vec<Value> = facts
+                .deals
+                .iter()
+                .map(|d| {
+                    json!({
+                        "id": d.id,
+                        "amount": decimal_to_json(deal_amount(&d.now)),
+                        "status": deal_status(&d.now),
+                    })
+                })
+                .collect();
+            json!({
+                "deals": deals,
+                "value_total": decimal_to_json(total),
+                "portal_median": median.map(decimal_to_json),
+            })
         }),
     }
 }

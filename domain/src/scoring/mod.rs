@@ -30,7 +30,7 @@ pub use model::{
 };
 pub use parse::FieldError;
 pub use properties::{DealStatus, deal_amount, deal_probability, deal_status, parse_hubspot_date};
-pub use report::{FactorReport, ScoreReport, score_customer};
+pub use report::{FactorReport, ScoreReport, score_customer, score_customer_without_detail};
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! window (velocity), or, with no open deal of known probability, whether one was won lately.
 
 use super::config::ScoringConfig;
-use super::factors::{FactorOutcome, instant_json};
+use super::factors::{Detail, FactorOutcome, instant_json};
 use super::model::DealFacts;
 use super::numbers::{days_before, decimal_to_json, round};
 use super::properties::{
@@ -26,11 +26,12 @@ pub(crate) fn deal_momentum(
     deals: &[DealFacts],
     config: &ScoringConfig,
     t: DateTime<Utc>,
+    detail: Detail,
 ) -> FactorOutcome {
     if deals.is_empty() {
         return FactorOutcome {
             value: None,
-            detail: json!({ "deals": [] }),
+            detail: detail.of(|| json!({ "deals": [] })),
         };
     }
     let open: Vec<OpenDeal<'_>> = deals
@@ -50,13 +51,13 @@ pub(crate) fn deal_momentum(
         })
         .collect();
     if open.is_empty() {
-        won_lately(deals, config, t)
+        won_lately(deals, config, t, detail)
     } else {
-        moving(&open, config)
+        moving(&open, config, detail)
     }
 }
 
-fn moving(open: &[OpenDeal<'_>], config: &ScoringConfig) -> FactorOutcome {
+fn moving(open: &[OpenDeal<'_>], config: &ScoringConfig, detail: Detail) -> FactorOutcome {
     let count = Decimal::from(open.len());
     let total_amount = open
         .iter()
@@ -71,30 +72,37 @@ fn moving(open: &[OpenDeal<'_>], config: &ScoringConfig) -> FactorOutcome {
     };
     let delta = open.iter().fold(Decimal::ZERO, |s, d| s + (d.p - d.p_then)) / count;
     let velocity = (Decimal::new(5, 1) + Decimal::TWO * delta).clamp(Decimal::ZERO, Decimal::ONE);
-    let deals: Vec<Value> = open
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "amount": decimal_to_json(d.amount),
-                "p": decimal_to_json(d.p),
-                "p_then": decimal_to_json(d.p_then),
-            })
-        })
-        .collect();
     FactorOutcome {
         value: Some((level + velocity) / Decimal::TWO),
-        detail: json!({
-            "open_deals": deals,
-            "level": decimal_to_json(round(level, 4)),
-            "delta": decimal_to_json(round(delta, 4)),
-            "velocity": decimal_to_json(round(velocity, 4)),
-            "window_days": decimal_to_json(config.deal_momentum.window_days),
+        detail: detail.of(|| {
+            let deals: Vec<Value> = open
+                .iter()
+                .map(|d| {
+                    json!({
+                        "id": d.id,
+                        "amount": decimal_to_json(d.amount),
+                        "p": decimal_to_json(d.p),
+                        "p_then": decimal_to_json(d.p_then),
+                    })
+                })
+                .collect();
+            json!({
+                "open_deals": deals,
+                "level": decimal_to_json(round(level, 4)),
+                "delta": decimal_to_json(round(delta, 4)),
+                "velocity": decimal_to_json(round(velocity, 4)),
+                "window_days": decimal_to_json(config.deal_momentum.window_days),
+            })
         }),
     }
 }
 
-fn won_lately(deals: &[DealFacts], config: &ScoringConfig, t: DateTime<Utc>) -> FactorOutcome {
+fn won_lately(
+    deals: &[DealFacts],
+    config: &ScoringConfig,
+    t: DateTime<Utc>,
+    detail: Detail,
+) -> FactorOutcome {
     let lookback = config.deal_momentum.won_lookback_days;
     let since = days_before(t, lookback);
     let won: Vec<Value> = deals
@@ -114,10 +122,12 @@ fn won_lately(deals: &[DealFacts], config: &ScoringConfig, t: DateTime<Utc>) -> 
     };
     FactorOutcome {
         value: Some(value),
-        detail: json!({
-            "open_deals": [],
-            "won_within_lookback": won,
-            "won_lookback_days": decimal_to_json(lookback),
+        detail: detail.of(|| {
+            json!({
+                "open_deals": [],
+                "won_within_lookback": won,
+                "won_lookback_days": decimal_to_json(lookback),
+            })
         }),
     }
 }

@@ -3,7 +3,7 @@
 use super::combine::combine;
 use super::config::ScoringConfig;
 use super::factors::{
-    FactorOutcome, activity_frequency, deal_value, engagement_recency, lifecycle_stage,
+    Detail, FactorOutcome, activity_frequency, deal_value, engagement_recency, lifecycle_stage,
 };
 use super::model::{Band, CustomerFacts, Factor, FactorStatus, ScoreStatus};
 use super::momentum::deal_momentum;
@@ -61,18 +61,45 @@ pub fn score_customer(
     t: DateTime<Utc>,
     portal_median: Option<Decimal>,
 ) -> ScoreReport {
+    report(facts, config, t, portal_median, Detail::Explain)
+}
+
+/// [`score_customer`] with every factor's `detail` left null: the same status, score, band,
+/// coverage, values and contributions, for rescoring many customers where only those are kept.
+pub fn score_customer_without_detail(
+    facts: &CustomerFacts,
+    config: &ScoringConfig,
+    t: DateTime<Utc>,
+    portal_median: Option<Decimal>,
+) -> ScoreReport {
+    report(facts, config, t, portal_median, Detail::Skip)
+}
+
+fn report(
+    facts: &CustomerFacts,
+    config: &ScoringConfig,
+    t: DateTime<Utc>,
+    portal_median: Option<Decimal>,
+    detail: Detail,
+) -> ScoreReport {
     let outcomes: [(Factor, FactorOutcome); 5] = [
         (
             Factor::EngagementRecency,
-            engagement_recency(facts, config, t),
+            engagement_recency(facts, config, t, detail),
         ),
-        (Factor::DealMomentum, deal_momentum(&facts.deals, config, t)),
-        (Factor::LifecycleStage, lifecycle_stage(facts, config)),
+        (
+            Factor::DealMomentum,
+            deal_momentum(&facts.deals, config, t, detail),
+        ),
+        (
+            Factor::LifecycleStage,
+            lifecycle_stage(facts, config, detail),
+        ),
         (
             Factor::ActivityFrequency,
-            activity_frequency(facts, config, t),
+            activity_frequency(facts, config, t, detail),
         ),
-        (Factor::DealValue, deal_value(facts, portal_median)),
+        (Factor::DealValue, deal_value(facts, portal_median, detail)),
     ];
     let values: Vec<(Factor, Option<Decimal>)> =
         outcomes.iter().map(|(f, o)| (*f, o.value)).collect();

@@ -1,6 +1,7 @@
 //! Edges of engagement_recency, lifecycle_stage, activity_frequency and deal_value.
 
 use super::{at, deal, dec, factor, props, t0, with_deals};
+use crate::scoring::factors::Detail;
 use crate::scoring::{
     CustomerFacts, Factor, FactorReport, FactorStatus, ScoringConfig, portal_median, score_customer,
 };
@@ -230,8 +231,10 @@ fn factor_values_are_computed_well_below_one_billionth() {
         ..last_activity("2026-11-21", &[])
     };
     let config = ScoringConfig::default();
-    let recency = crate::scoring::factors::engagement_recency(&facts, &config, t0());
-    let activity = crate::scoring::factors::activity_frequency(&facts, &config, t0());
+    let recency =
+        crate::scoring::factors::engagement_recency(&facts, &config, t0(), Detail::Explain);
+    let activity =
+        crate::scoring::factors::activity_frequency(&facts, &config, t0(), Detail::Explain);
     let close = |got: Option<Decimal>, want: &str| {
         got.is_some_and(|g| (g - dec(want)).abs() < dec("0.000000000001"))
     };

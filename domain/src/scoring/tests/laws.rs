@@ -1,8 +1,9 @@
 //! Property tests: what must hold for every input.
 
-use super::props;
+use super::{deal, props};
 use crate::scoring::{
     Combined, CustomerFacts, Factor, ScoreStatus, ScoringConfig, Weights, combine, score_customer,
+    score_customer_without_detail,
 };
 use chrono::DateTime;
 use proptest::prelude::*;
@@ -158,5 +159,48 @@ proptest! {
         let b = score_customer(&as_facts(shuffled), &config, t, None);
         prop_assert_eq!(&a, &b);
         prop_assert_eq!(a.status, ScoreStatus::InsufficientData);
+    }
+
+    #[test]
+    fn leaving_the_detail_out_changes_nothing_else(
+        w in weights(),
+        stage in prop::sample::select(vec!["lead", "customer", "evangelist", "other"]),
+        last_activity_days in prop::option::of(0i64..400),
+        deals in prop::collection::vec(
+            (0u32..200_000, prop::sample::select(vec!["appointmentscheduled", "contractsent", "closedwon", "closedlost"]), prop::option::of(unit()), 0i64..400),
+            0..6,
+        ),
+        median in prop::option::of(1u32..500_000),
+    ) {
+        let t = DateTime::from_timestamp_millis(400 * 86_400_000).unwrap_or_default();
+        let day = |d: i64| {
+            DateTime::from_timestamp_millis(d * 86_400_000)
+                .unwrap_or_default()
+                .to_rfc3339()
+        };
+        let last = last_activity_days.map(day).unwrap_or_default();
+        let facts = CustomerFacts {
+            contact: props(&[("lifecyclestage", stage), ("hs_last_sales_activity_date", &last)]),
+            deals: deals
+                .iter()
+                .enumerate()
+                .map(|(i, (amount, stage, p, closed))| {
+                    let (amount, p, closed) = (amount.to_string(), p.map(|p| p.to_string()).unwrap_or_default(), day(*closed));
+                    let now = [("amount", amount.as_str()), ("dealstage", *stage), ("hs_deal_stage_probability", p.as_str()), ("closedate", closed.as_str())];
+                    deal(&i.to_string(), &now, Some(&now[..2]))
+                })
+                .collect(),
+            activity: vec![("contact:1".to_owned(), 399 * 86_400_000)],
+            ..CustomerFacts::default()
+        };
+        let config = config(w, Decimal::new(1, 2));
+        let median = median.map(Decimal::from);
+        let full = score_customer(&facts, &config, t, median);
+        let mut lean = score_customer_without_detail(&facts, &config, t, median);
+        prop_assert!(lean.factors.iter().all(|f| f.detail.is_null()));
+        for (lean, full) in lean.factors.iter_mut().zip(&full.factors) {
+            lean.detail = full.detail.clone();
+        }
+        prop_assert_eq!(lean, full);
     }
 }

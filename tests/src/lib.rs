@@ -44,13 +44,19 @@ impl TestDb {
             eprintln!("TEST_DATABASE_URL unset: skipping the PostgreSQL variant");
             return None;
         };
-        let name = format!("hs_test_{}", uuid::Uuid::new_v4().simple());
+        // The creating process's id is in the name, so a later run can tell which are left over.
+        let name = format!(
+            "hs_test_{}_{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
         let admin = Db::connect(&admin_url)
             .await
             .expect("TEST_DATABASE_URL must reach a running PostgreSQL");
         let Db::Postgres(pool) = &admin else {
             panic!("TEST_DATABASE_URL must be a postgres:// URL");
         };
+        drop_leftovers(pool).await;
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(pool)
             .await
@@ -63,6 +69,38 @@ impl TestDb {
             url,
             _dir: None,
         })
+    }
+}
+
+/// Drops, once per test process, the test databases of test processes that are gone: each test
+/// gets a fresh database, and without this every run would leave its databases behind. A
+/// database whose name carries no process id is from before ids were added. Only where
+/// `/proc` tells which processes live.
+async fn drop_leftovers(pool: &sqlx::PgPool) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst)
+        || !std::path::Path::new("/proc/self").exists()
+    {
+        return;
+    }
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'hs\\_test\\_%'")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    for (name,) in names {
+        let creator = name
+            .strip_prefix("hs_test_")
+            .and_then(|rest| rest.split_once('_'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        let alive =
+            creator.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            // Another process may sweep the same one at once: a failure here is harmless.
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .execute(pool)
+                .await;
+        }
     }
 }
 

@@ -4,7 +4,8 @@ use clap::Parser;
 use healthscore_api::cli::{Cli, run};
 
 /// mimalloc: the read-model replay and the webhook path allocate many short-lived strings and
-/// maps, and glibc's malloc spent about a fifth of a replay's CPU on them.
+/// maps, and glibc's malloc spent about a fifth of a replay's CPU on them. Its `override`
+/// feature (Cargo.toml) serves the bundled SQLite's allocations too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,7 +1,6 @@
 //! `bench webhooks`: signed deliveries from concurrent senders through the real HTTP server,
 //! as HubSpot sends them; events/s and latency percentiles.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use healthscore_domain::hubspot::{sign_v1, sign_v3};
@@ -39,7 +38,6 @@ pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
                 .collect()
         })
         .collect();
-    let args = Arc::new(args);
     let started = Instant::now();
     let senders: Vec<_> = bodies
         .into_iter()

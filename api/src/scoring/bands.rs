@@ -97,7 +97,6 @@ impl BandChanges {
         for id in gone {
             last.remove(id);
         }
-
         Ok(())
     }
 }

@@ -176,17 +176,11 @@ impl Refresher {
         let customers = ids.len();
         let started = std::time::Instant::now();
         // A small first chunk: nothing overlaps its scoring, so it should not take long.
-        let mut rest = ids.as_slice();
-        let mut chunks = std::iter::from_fn(move || {
-            let size = if rest.len() == customers {
-                FIRST_CHUNK
-            } else {
-                RESCORE_CHUNK
-            };
-            let (chunk, after) = rest.split_at(size.min(rest.len()));
-            rest = after;
-            (!chunk.is_empty()).then(|| chunk.to_vec())
-        });
+        let (first, rest) = ids.split_at(FIRST_CHUNK.min(customers));
+        let mut chunks = std::iter::once(first)
+            .chain(rest.chunks(RESCORE_CHUNK))
+            .filter(|chunk| !chunk.is_empty())
+            .map(<[u64]>::to_vec);
         let score = |chunk: Vec<u64>| {
             let (scoring, config) = (self.scoring.clone(), Arc::clone(&config));
             tokio::task::spawn_blocking(move || {

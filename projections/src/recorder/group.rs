@@ -110,9 +110,8 @@ impl Writer {
         self,
         mut shares: Vec<Share>,
         mut batch: AppendBatch,
-        after: Arc<After>,
+        mut after: Arc<After>,
     ) -> bool {
-        let mut after = after;
         let mut attempt = 1;
         let result = loop {
             match self.store.append(&batch).await {

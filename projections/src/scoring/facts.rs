@@ -2,9 +2,7 @@
 //! are theirs, and the portal median `R(t)` of deal values (SCORING.md, "Entities").
 
 use rayon::prelude::*;
-use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 /// Past medians kept per portal (a year of daily history points fits).
 const MAX_PAST_MEDIANS: usize = 4_096;
@@ -13,20 +11,11 @@ use chrono::{DateTime, Utc};
 use healthscore_domain::crm_object::ObjectState;
 use healthscore_domain::ids::ObjectType;
 use healthscore_domain::scoring::{
-    CustomerFacts, DealFacts, Properties, ScoringConfig, deal_value_total, portal_median,
+    CustomerFacts, DealFacts, ScoringConfig, deal_value_total, portal_median,
 };
 use rust_decimal::Decimal;
 
 use super::index::PortalObjects;
-
-/// A live object's properties as scoring reads them.
-pub(super) fn properties(state: &ObjectState) -> Properties {
-    state
-        .properties
-        .iter()
-        .map(|(name, stamped)| (name.clone(), stamped.value.clone()))
-        .collect()
-}
 
 /// True when the object existed and was live at `t`.
 fn live(state: &ObjectState) -> bool {
@@ -117,10 +106,7 @@ impl PortalObjects {
                 DealFacts {
                     id: deal_id.to_string(),
                     now: history.properties_at(t),
-                    then: live(&then_state).then(|| match &then_state {
-                        Cow::Borrowed(_) => history.properties_at(then),
-                        Cow::Owned(state) => Arc::new(properties(state)),
-                    }),
+                    then: live(&then_state).then(|| history.properties_of(&then_state)),
                 }
             })
             .collect();

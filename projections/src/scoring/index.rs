@@ -3,15 +3,22 @@
 //! momentum's "then", the portal median), which is a filtered fold of each object's events;
 //! the current state is kept folded so scoring "now" costs no fold at all.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-
 use std::sync::{Arc, OnceLock};
 
 use healthscore_domain::crm_object::{CrmObjectEvent, ERASED_VALUE, ObjectState};
-use healthscore_domain::scoring::SharedProperties;
-
-use super::facts::properties;
 use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
+use healthscore_domain::scoring::{Properties, SharedProperties};
+
+/// A state's property values as scoring reads them.
+fn properties(state: &ObjectState) -> Properties {
+    state
+        .properties
+        .iter()
+        .map(|(name, stamped)| (name.clone(), stamped.value.clone()))
+        .collect()
+}
 
 /// One object's history.
 #[derive(Debug, Default, Clone)]
@@ -45,25 +52,31 @@ impl ObjectHistory {
 
     /// The properties as of `t` (epoch ms); at or after the latest fact, the shared current map.
     pub fn properties_at(&self, t: i64) -> SharedProperties {
-        if t >= self.latest_occurred_at {
+        self.properties_of(&self.state_at(t))
+    }
+
+    /// The properties of a state [`ObjectHistory::state_at`] returned: the shared current map
+    /// when it is the current state, a new one for a past state.
+    pub fn properties_of(&self, state: &ObjectState) -> SharedProperties {
+        if std::ptr::eq(state, &self.current) {
             return Arc::clone(
                 self.current_properties
                     .get_or_init(|| Arc::new(properties(&self.current))),
             );
         }
-        Arc::new(properties(&self.state_at(t)))
+        Arc::new(properties(state))
     }
 
     /// The state as of `t` (epoch ms): the facts with `occurred_at <= t`, in log order.
-    pub fn state_at(&self, t: i64) -> std::borrow::Cow<'_, ObjectState> {
+    pub fn state_at(&self, t: i64) -> Cow<'_, ObjectState> {
         if t >= self.latest_occurred_at {
-            return std::borrow::Cow::Borrowed(&self.current);
+            return Cow::Borrowed(&self.current);
         }
         let mut state = ObjectState::default();
         for event in self.events.iter().filter(|e| e.occurred_at() <= t) {
             state.apply(event);
         }
-        std::borrow::Cow::Owned(state)
+        Cow::Owned(state)
     }
 
     /// The current state (every fact recorded).

@@ -70,7 +70,7 @@ pub async fn store(
                 conn,
                 "INSERT INTO customer_scores (portal_id, customer_id, email, name, status, score_tenths, \
                  band, coverage, config_version, scored_at) ",
-                ordered.clone(),
+                ordered,
                 " ON CONFLICT (portal_id, customer_id) DO UPDATE SET email = excluded.email, \
                  name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
                  band = excluded.band, coverage = excluded.coverage, \

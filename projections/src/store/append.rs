@@ -9,7 +9,7 @@ use crate::error::{StoreError, classify_insert};
 
 /// Rows per multi-row INSERT: a fixed size keeps the prepared statement cached (a new row count
 /// means a new statement to prepare), and 10 binds a row stays under both backends' limits.
-const ROWS_PER_INSERT: usize = 1024;
+const ROWS_PER_INSERT: usize = 256;
 /// Serialises appenders across every PostgreSQL session so positions commit in order.
 const APPEND_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"
 

@@ -7,6 +7,10 @@ use healthscore_projections::{AppendBatch, EventStore, NewEvent, StoreError};
 use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::json;
 
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("stored JSON")
+}
+
 fn event(stream: &str, sequence: i64, n: i64) -> NewEvent {
     NewEvent {
         stream_id: stream.to_string(),
@@ -14,8 +18,8 @@ fn event(stream: &str, sequence: i64, n: i64) -> NewEvent {
         sequence,
         event_type: "ThingHappened".to_string(),
         event_version: "1".to_string(),
-        payload: json!({ "n": n }),
-        metadata: json!({ "source": "test" }),
+        payload: json!({ "n": n }).to_string(),
+        metadata: json!({ "source": "test" }).to_string(),
         occurred_at: 1_700_000_000_000 + n,
     }
 }
@@ -45,12 +49,15 @@ async fn appended_events_read_back_in_order(t: TestDb) {
         a.iter().map(|e| e.event.sequence).collect::<Vec<_>>(),
         vec![1, 2]
     );
-    assert_eq!(a[1].event.payload, json!({ "n": 3 }));
+    assert_eq!(json(&a[1].event.payload), json!({ "n": 3 }));
     assert_eq!(a[1].event.occurred_at, 1_700_000_000_003);
     assert!(a[0].recorded_at > 0);
 
     let all = store.read_all(0, 100).await.expect("read all");
-    let payloads: Vec<_> = all.iter().map(|e| e.event.payload["n"].clone()).collect();
+    let payloads: Vec<_> = all
+        .iter()
+        .map(|e| json(&e.event.payload)["n"].clone())
+        .collect();
     assert_eq!(payloads, vec![json!(1), json!(2), json!(3)]);
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
 

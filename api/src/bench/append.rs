@@ -20,8 +20,9 @@ pub(super) async fn run(args: AppendArgs) -> anyhow::Result<()> {
                 sequence: 1,
                 event_type: "PropertiesChanged".to_string(),
                 event_version: "1".to_string(),
-                payload: json!({"changes": {"lifecyclestage": "customer"}, "occurred_at": n}),
-                metadata: json!({"source": "bench"}),
+                payload: json!({"changes": {"lifecyclestage": "customer"}, "occurred_at": n})
+                    .to_string(),
+                metadata: r#"{"source":"bench"}"#.to_string(),
                 occurred_at: 1_700_000_000_000,
             })
             .collect();

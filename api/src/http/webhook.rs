@@ -13,7 +13,6 @@ use healthscore_domain::ids::PortalId;
 use healthscore_projections::NewEvent;
 use healthscore_projections::recorder::Message;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::problem::ApiError;
@@ -95,35 +94,51 @@ fn public_url(base: Option<&str>, headers: &HeaderMap, uri: &Uri) -> String {
     }
 }
 
+/// What every event recorded from a webhook carries besides its payload.
+#[derive(Serialize)]
+struct WebhookMetadata<'a> {
+    source: &'static str,
+    subscription_type: &'a str,
+    event_id: Option<u64>,
+    subscription_id: Option<u64>,
+    change_source: Option<&'a str>,
+    attempt_number: Option<u32>,
+}
+
+impl<'a> WebhookMetadata<'a> {
+    fn of(event: &'a WebhookEvent) -> Self {
+        Self {
+            source: "webhook",
+            subscription_type: &event.subscription_type,
+            event_id: event.event_id,
+            subscription_id: event.subscription_id,
+            change_source: event.change_source.as_deref(),
+            attempt_number: event.attempt_number,
+        }
+    }
+}
+
 /// One webhook event as a message: its commands, or the raw event when the engine has no
 /// model for it (never refused: HubSpot would retry a 4xx for a day).
 fn message_for(event: &WebhookEvent) -> Message {
     let key = event.inbox_key();
-    let metadata = json!({
-        "source": "webhook",
-        "subscription_type": event.subscription_type,
-        "event_id": event.event_id,
-        "subscription_id": event.subscription_id,
-        "change_source": event.change_source,
-        "attempt_number": event.attempt_number,
-    });
-    let commands: Vec<_> = commands_for(event)
-        .into_iter()
-        .map(|c| (c, metadata.clone()))
-        .collect();
+    let metadata =
+        serde_json::to_string(&WebhookMetadata::of(event)).expect("plain fields always serialize");
+    let commands = commands_for(event);
     let raw_events = if commands.is_empty() {
-        vec![unhandled(event, &key, metadata)]
+        vec![unhandled(event, &key, metadata.clone())]
     } else {
         vec![]
     };
     Message {
         dedup_key: Some(key.to_vec()),
         commands,
+        metadata,
         raw_events,
     }
 }
 
-fn unhandled(event: &WebhookEvent, key: &[u8], metadata: Value) -> NewEvent {
+fn unhandled(event: &WebhookEvent, key: &[u8], metadata: String) -> NewEvent {
     NewEvent {
         stream_id: format!(
             "{}/unhandled/{}",
@@ -134,7 +149,7 @@ fn unhandled(event: &WebhookEvent, key: &[u8], metadata: Value) -> NewEvent {
         sequence: 1,
         event_type: "UnhandledWebhookReceived".to_string(),
         event_version: "1".to_string(),
-        payload: event.raw.clone(),
+        payload: event.raw.to_string(),
         metadata,
         occurred_at: event.occurred_at_ms,
     }

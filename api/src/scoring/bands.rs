@@ -122,7 +122,7 @@ async fn append_changes(
             let entry = aggregates.entry(id).or_default();
             entry
                 .0
-                .apply(serde_json::from_value(recorded.event.payload)?);
+                .apply(serde_json::from_str(&recorded.event.payload)?);
             entry.1 = recorded.event.sequence;
         }
     }
@@ -156,8 +156,8 @@ async fn append_changes(
                 sequence: *sequence,
                 event_type: event.event_type(),
                 event_version: event.event_version(),
-                payload: serde_json::to_value(&event)?,
-                metadata: serde_json::json!({"source": "scoring"}),
+                payload: serde_json::to_string(&event)?,
+                metadata: r#"{"source":"scoring"}"#.to_string(),
                 occurred_at: now.timestamp_millis(),
             });
         }

@@ -123,15 +123,13 @@ pub fn other_ends(
         })
         .map(|other| Message {
             dedup_key: None,
-            commands: vec![(
-                CrmObjectCommand::ObserveAssociation {
-                    object: other,
-                    other: this,
-                    present: true,
-                    observed_at,
-                },
-                json!({"source": "sync", "run_id": run_id}),
-            )],
+            commands: vec![CrmObjectCommand::ObserveAssociation {
+                object: other,
+                other: this,
+                present: true,
+                observed_at,
+            }],
+            metadata: sync_metadata(run_id),
             raw_events: Vec::new(),
         })
         .collect()
@@ -142,10 +140,13 @@ pub fn other_ends(
 pub fn message(snapshot: Snapshot, run_id: &str) -> Message {
     Message {
         dedup_key: None,
-        commands: vec![(
-            CrmObjectCommand::ObserveSnapshot(snapshot),
-            json!({"source": "sync", "run_id": run_id}),
-        )],
+        commands: vec![CrmObjectCommand::ObserveSnapshot(snapshot)],
+        metadata: sync_metadata(run_id),
         raw_events: Vec::new(),
     }
+}
+
+/// The metadata of every event a sync run records.
+fn sync_metadata(run_id: &str) -> String {
+    json!({"source": "sync", "run_id": run_id}).to_string()
 }

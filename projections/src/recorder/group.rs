@@ -14,7 +14,6 @@ use cqrs_es::{Aggregate, DomainEvent};
 use healthscore_domain::crm_object::{CrmObject, CrmObjectEvent};
 use healthscore_domain::ids::CRM_OBJECT_STREAM;
 use quick_cache::sync::Cache;
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -153,7 +152,7 @@ impl Writer {
         let mut seen = self.seen(&all, on_top).await?;
         let streams: HashSet<String> = all
             .iter()
-            .flat_map(|m| m.commands.iter().map(|(c, _)| c.object().stream_id()))
+            .flat_map(|m| m.commands.iter().map(|c| c.object().stream_id()))
             .collect();
         let mut working = self.load(streams, on_top).await?;
         let mut batch = AppendBatch::default();
@@ -220,7 +219,7 @@ impl Writer {
         }
         for chunk in missing.chunks(500) {
             for recorded in self.store.read_streams(chunk).await? {
-                let event: CrmObjectEvent = serde_json::from_value(recorded.event.payload)?;
+                let event: CrmObjectEvent = serde_json::from_str(&recorded.event.payload)?;
                 let (aggregate, sequence) = loaded.entry(recorded.event.stream_id).or_default();
                 aggregate.apply(event);
                 *sequence = recorded.event.sequence;
@@ -235,7 +234,7 @@ impl Writer {
             .iter()
             .flat_map(|s| &s.job.messages)
             .flat_map(|m| &m.commands);
-        for (command, _) in commands {
+        for command in commands {
             self.cache.remove(&command.object().stream_id());
         }
     }
@@ -276,7 +275,7 @@ fn decide_job(
             new_keys.push(key.clone());
         }
         batch.events.extend(message.raw_events.iter().cloned());
-        for (command, metadata) in &message.commands {
+        for command in &message.commands {
             let stream_id = command.object().stream_id();
             let (aggregate, sequence) = changed
                 .entry(stream_id.clone())
@@ -286,9 +285,12 @@ fn decide_job(
                 if matches!(event, CrmObjectEvent::PersonalDataErased { .. }) {
                     batch.erase_streams.push(stream_id.clone());
                 }
-                batch
-                    .events
-                    .push(to_new_event(&stream_id, *sequence, &event, metadata)?);
+                batch.events.push(to_new_event(
+                    &stream_id,
+                    *sequence,
+                    &event,
+                    &message.metadata,
+                )?);
                 aggregate.apply(event);
             }
         }
@@ -303,7 +305,7 @@ fn to_new_event(
     stream_id: &str,
     sequence: i64,
     event: &CrmObjectEvent,
-    metadata: &Value,
+    metadata: &str,
 ) -> Result<NewEvent, StoreError> {
     Ok(NewEvent {
         stream_id: stream_id.to_string(),
@@ -311,8 +313,8 @@ fn to_new_event(
         sequence,
         event_type: event.event_type(),
         event_version: event.event_version(),
-        payload: serde_json::to_value(event)?,
-        metadata: metadata.clone(),
+        payload: serde_json::to_string(event)?,
+        metadata: metadata.to_string(),
         occurred_at: event.occurred_at(),
     })
 }

@@ -13,7 +13,6 @@
 mod group;
 
 use healthscore_domain::crm_object::{CrmObjectCommand, CrmObjectError};
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
@@ -27,8 +26,10 @@ const QUEUE_DEPTH: usize = 256;
 pub struct Message {
     /// Idempotency key: a message whose key was recorded before is skipped whole.
     pub dedup_key: Option<Vec<u8>>,
-    /// Commands for CRM objects, each with the metadata its events carry.
-    pub commands: Vec<(CrmObjectCommand, Value)>,
+    /// Commands for CRM objects.
+    pub commands: Vec<CrmObjectCommand>,
+    /// JSON text of the metadata every event of `commands` carries (source, delivery ids...).
+    pub metadata: String,
     /// Events recorded as they are (e.g. unhandled webhook types), on streams of their own.
     pub raw_events: Vec<NewEvent>,
 }

@@ -43,24 +43,24 @@ pub fn from_serialized(event: &SerializedEvent) -> NewEvent {
         sequence: i64::try_from(event.sequence).unwrap_or(i64::MAX),
         event_type: event.event_type.clone(),
         event_version: event.event_version.clone(),
-        payload: event.payload.clone(),
-        metadata: event.metadata.clone(),
+        payload: event.payload.to_string(),
+        metadata: event.metadata.to_string(),
         occurred_at,
     }
 }
 
 /// Converts a stored row into the shape cqrs-es deserializes aggregates from.
-pub fn to_serialized(recorded: RecordedEvent) -> SerializedEvent {
+pub fn to_serialized(recorded: RecordedEvent) -> Result<SerializedEvent, StoreError> {
     let event = recorded.event;
-    SerializedEvent::new(
+    Ok(SerializedEvent::new(
         event.stream_id,
         usize::try_from(event.sequence).unwrap_or_default(),
         event.stream_type,
         event.event_type,
         event.event_version,
-        event.payload,
-        event.metadata,
-    )
+        serde_json::from_str(&event.payload)?,
+        serde_json::from_str(&event.metadata)?,
+    ))
 }
 
 impl From<StoreError> for PersistenceError {
@@ -88,7 +88,8 @@ impl PersistedEventRepository for EventRepository {
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         let after = i64::try_from(last_sequence).unwrap_or(i64::MAX);
         let events = self.store.read_stream(aggregate_id, after).await?;
-        Ok(events.into_iter().map(to_serialized).collect())
+        let events: Result<Vec<_>, StoreError> = events.into_iter().map(to_serialized).collect();
+        Ok(events?)
     }
 
     async fn get_snapshot<A: Aggregate>(
@@ -136,7 +137,8 @@ async fn replay(events: Vec<RecordedEvent>) -> ReplayStream {
     let (mut feed, stream) = ReplayStream::new(events.len().max(1));
     for event in events {
         // The receiver is alive (we hold it), and capacity covers every event.
-        if feed.push(Ok(to_serialized(event))).await.is_err() {
+        let event = to_serialized(event).map_err(PersistenceError::from);
+        if feed.push(event).await.is_err() {
             break;
         }
     }

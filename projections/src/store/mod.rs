@@ -13,7 +13,6 @@ pub use read::CrmPage;
 
 pub use cqrs::EventRepository;
 
-use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::db::Db;
@@ -31,10 +30,11 @@ pub struct NewEvent {
     pub event_type: String,
     /// Version of the event's payload schema.
     pub event_version: String,
-    /// The event's JSON payload.
-    pub payload: Value,
-    /// Non-business facts about the event (source, delivery ids...).
-    pub metadata: Value,
+    /// The event's payload as JSON text: rendered once when the event is made, written as is
+    /// (rendering inside the append would put it on the one writer's critical path).
+    pub payload: String,
+    /// Non-business facts about the event (source, delivery ids...) as JSON text.
+    pub metadata: String,
     /// When it happened in the source system, epoch milliseconds.
     pub occurred_at: i64,
 }

@@ -19,8 +19,6 @@ where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let payload: String = row.try_get("payload")?;
-    let metadata: String = row.try_get("metadata")?;
     Ok(RecordedEvent {
         position: row.try_get("position")?,
         recorded_at: row.try_get("recorded_at")?,
@@ -30,8 +28,8 @@ where
             sequence: row.try_get("sequence")?,
             event_type: row.try_get("event_type")?,
             event_version: row.try_get("event_version")?,
-            payload: serde_json::from_str(&payload)?,
-            metadata: serde_json::from_str(&metadata)?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
             occurred_at: row.try_get("occurred_at")?,
         },
     })

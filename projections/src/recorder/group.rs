@@ -1,11 +1,13 @@
-//! The writer task: takes every queued job, decides them in order on in-memory aggregates and
-//! commits them in one transaction.
+//! The writer task: decides queued jobs on in-memory aggregates and commits them in groups.
 //!
-//! Deciding and committing overlap: while group N commits (inserts, then waits for the disk),
-//! group N+1 is decided on top of the state N leaves behind, and its append starts as soon as
-//! N's is durable. If N does not commit as decided (another process raced it), N+1 is decided
-//! again from the log before it is appended, so nothing is ever appended on a state that did
-//! not happen.
+//! Deciding and appending overlap, and a group is closed as late as possible. While one group
+//! is appended (inserts, then the wait for the disk), the jobs that arrive are decided, on
+//! another task, on top of the state that group leaves, and gather in the pending group; the
+//! moment the append is durable, everything pending is appended as the next group. So the
+//! groups grow with the load (each append's fixed cost is shared by more jobs) instead of
+//! being cut whenever a decision starts. If a group does not commit as decided (another
+//! process raced it), whatever was decided on top of it is decided again from the log before
+//! it is appended, so nothing is ever appended on a state that did not happen.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use super::{Job, Message, RecordError, Recorded};
 use crate::error::StoreError;
 use crate::store::{AppendBatch, EventStore, NewEvent};
 
-/// Jobs committed together at most (bounds the statement's bind count and the latency).
+/// Jobs committed together at most (bounds one append's size and its jobs' latency).
 const MAX_JOBS_PER_COMMIT: usize = 32;
 /// Attempts before a group contended by another process gives up.
 const MAX_ATTEMPTS: usize = 8;
@@ -37,24 +39,67 @@ pub(super) struct Writer {
     cache: Arc<Cache<String, Loaded>>,
 }
 
-/// One job's share of a group: its events' range in the batch and its outcome so far.
+/// One job and its outcome so far.
 struct Share {
     job: Job,
     outcome: Result<Recorded, RecordError>,
 }
 
 /// What a decided group leaves behind once committed: the aggregates it loaded or changed and
-/// the keys it recorded. The next group is decided on it while this one commits.
-#[derive(Default)]
+/// the keys it recorded. Later jobs are decided on it while it waits or commits.
+#[derive(Default, Clone)]
 struct After {
     aggregates: HashMap<String, Loaded>,
     keys: HashSet<Vec<u8>>,
+}
+
+/// Decided jobs: their events, keys and erasures, and the state they leave.
+struct Group {
+    shares: Vec<Share>,
+    batch: AppendBatch,
+    after: Arc<After>,
+}
+
+impl Group {
+    /// Adds jobs decided on top of this group.
+    fn absorb(&mut self, later: Group) {
+        self.shares.extend(later.shares);
+        self.batch.events.extend(later.batch.events);
+        self.batch.dedup_keys.extend(later.batch.dedup_keys);
+        self.batch.erase_streams.extend(later.batch.erase_streams);
+        let after = Arc::make_mut(&mut self.after);
+        let later = Arc::unwrap_or_clone(later.after);
+        after.aggregates.extend(later.aggregates);
+        after.keys.extend(later.keys);
+    }
 }
 
 /// A group being appended, and whether it committed exactly as decided.
 struct InFlight {
     after: Arc<After>,
     as_decided: JoinHandle<bool>,
+}
+
+/// What deciding some jobs gave: the group, or the jobs back with the reason it failed.
+type Decided = Result<Group, (Vec<Share>, StoreError)>;
+
+/// Jobs being decided on another task. `stale` is set when a group they were decided on top of
+/// did not commit as decided: they are decided again when they come back.
+struct Deciding {
+    task: JoinHandle<Decided>,
+    stale: bool,
+}
+
+/// What woke the writer.
+enum Wake {
+    /// The group in flight is done; true if it committed as decided.
+    Appended(bool),
+    /// Jobs came back decided (or not).
+    Decided(Decided),
+    /// The deciding task panicked (a bug); its callers see the recorder as stopped.
+    Lost,
+    /// Jobs arrived (0: the queue is closed).
+    Received(usize),
 }
 
 impl Writer {
@@ -66,56 +111,114 @@ impl Writer {
     }
 
     pub(super) async fn run(self, mut queue: mpsc::Receiver<Job>) {
-        let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
+        let mut received = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
+        let mut pending: Option<Group> = None;
         let mut in_flight: Option<InFlight> = None;
-        while queue.recv_many(&mut jobs, MAX_JOBS_PER_COMMIT).await > 0 {
-            let mut shares: Vec<Share> = std::mem::take(&mut jobs)
-                .into_iter()
-                .map(|job| Share {
-                    job,
-                    outcome: Ok(Recorded::default()),
-                })
-                .collect();
-            let on_top = in_flight.as_ref().map(|f| Arc::clone(&f.after));
-            let mut decided = self.decide(&mut shares, on_top.as_deref()).await;
-            // Appends go one after the other: positions commit in order.
-            if let Some(previous) = in_flight.take() {
-                let as_decided = previous.as_decided.await.unwrap_or(false);
-                if !as_decided || decided.is_err() {
-                    self.forget(&shares);
-                    decided = self.decide(&mut shares, None).await;
-                }
+        let mut deciding: Option<Deciding> = None;
+        let mut open = true;
+        loop {
+            if in_flight.is_none() {
+                in_flight = pending.take().map(|group| self.append(group));
             }
-            match decided {
-                Ok((batch, after)) => {
-                    let after = Arc::new(after);
-                    in_flight = Some(InFlight {
-                        after: Arc::clone(&after),
-                        as_decided: tokio::spawn(self.clone().commit(shares, batch, after)),
+            if !open && in_flight.is_none() && deciding.is_none() {
+                break;
+            }
+            let pending_jobs = pending.as_ref().map_or(0, |g| g.shares.len());
+            let room = MAX_JOBS_PER_COMMIT.saturating_sub(pending_jobs);
+            let wake = tokio::select! {
+                appended = finished(in_flight.as_mut().map(|f| &mut f.as_decided)) => {
+                    Wake::Appended(appended.unwrap_or(false))
+                }
+                decided = finished(deciding.as_mut().map(|d| &mut d.task)) => {
+                    decided.map_or(Wake::Lost, Wake::Decided)
+                }
+                count = queue.recv_many(&mut received, room),
+                    if open && deciding.is_none() && room > 0 => Wake::Received(count),
+            };
+            match wake {
+                Wake::Appended(as_decided) => {
+                    in_flight = None;
+                    if !as_decided {
+                        // Whatever was decided on top of that group is decided again.
+                        if let Some(deciding) = deciding.as_mut() {
+                            deciding.stale = true;
+                        }
+                        if let Some(group) = pending.take() {
+                            pending = self.redecide(group.shares, &[]).await;
+                        }
+                    }
+                }
+                Wake::Decided(decided) => {
+                    let stale = deciding.take().is_some_and(|d| d.stale);
+                    let decided = match decided {
+                        Ok(group) if stale => {
+                            let layers = layers(pending.as_ref(), in_flight.as_ref());
+                            self.redecide(group.shares, &layers).await
+                        }
+                        Ok(group) => Some(group),
+                        Err((shares, error)) => {
+                            reply(shares, &Err(error));
+                            None
+                        }
+                    };
+                    if let Some(later) = decided {
+                        match pending.as_mut() {
+                            Some(group) => group.absorb(later),
+                            None => pending = Some(later),
+                        }
+                    }
+                }
+                Wake::Lost => deciding = None,
+                Wake::Received(0) => open = false,
+                Wake::Received(_) => {
+                    let shares = std::mem::take(&mut received)
+                        .into_iter()
+                        .map(|job| Share {
+                            job,
+                            outcome: Ok(Recorded::default()),
+                        })
+                        .collect();
+                    let layers = layers(pending.as_ref(), in_flight.as_ref());
+                    let writer = self.clone();
+                    deciding = Some(Deciding {
+                        task: tokio::spawn(async move { writer.decide(shares, layers).await }),
+                        stale: false,
                     });
                 }
-                Err(error) => reply(shares, &Err(error)),
             }
         }
-        if let Some(last) = in_flight {
-            let _ = last.as_decided.await;
+    }
+
+    /// Starts appending `group`.
+    fn append(&self, group: Group) -> InFlight {
+        InFlight {
+            after: Arc::clone(&group.after),
+            as_decided: tokio::spawn(self.clone().commit(group)),
+        }
+    }
+
+    /// Decides `shares` again from the log (on top of `layers`), answering them with the
+    /// error if the log cannot be read.
+    async fn redecide(&self, shares: Vec<Share>, layers: &[Arc<After>]) -> Option<Group> {
+        self.forget(&shares);
+        match self.decide(shares, layers.to_vec()).await {
+            Ok(group) => Some(group),
+            Err((shares, error)) => {
+                reply(shares, &Err(error));
+                None
+            }
         }
     }
 
     /// Appends a decided group and answers its jobs; a group another process raced is decided
-    /// again from the log and retried. True when the first append committed (the state the
-    /// next group was decided on is the real one).
-    async fn commit(
-        self,
-        mut shares: Vec<Share>,
-        mut batch: AppendBatch,
-        mut after: Arc<After>,
-    ) -> bool {
+    /// again from the log and retried. True when the first append committed (the state later
+    /// jobs were decided on is the real one).
+    async fn commit(self, mut group: Group) -> bool {
         let mut attempt = 1;
         let result = loop {
-            match self.store.append(&batch).await {
+            match self.store.append(&group.batch).await {
                 Ok(last_position) => {
-                    for (stream_id, loaded) in &after.aggregates {
+                    for (stream_id, loaded) in &group.after.aggregates {
                         self.cache.insert(stream_id.clone(), loaded.clone());
                     }
                     break Ok(last_position);
@@ -123,40 +226,47 @@ impl Writer {
                 Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
                     attempt += 1;
                     tracing::debug!(%error, attempt, "another writer raced us; reloading");
-                    self.forget(&shares);
-                    match self.decide(&mut shares, None).await {
-                        Ok((next_batch, next_after)) => {
-                            batch = next_batch;
-                            after = Arc::new(next_after);
+                    self.forget(&group.shares);
+                    match self.decide(group.shares, Vec::new()).await {
+                        Ok(again) => group = again,
+                        Err((shares, error)) => {
+                            group.shares = shares;
+                            break Err(error);
                         }
-                        Err(error) => break Err(error),
                     }
                 }
                 Err(error) => break Err(error),
             }
         };
         let as_decided = attempt == 1 && result.is_ok();
-        reply(shares, &result);
+        reply(group.shares, &result);
         as_decided
     }
 
-    /// Decides every job on the aggregates as `on_top` (the group still committing) leaves
-    /// them, else as cached or in the log. A job whose commands do not fit is answered with its
-    /// error and left out.
+    /// Decides every job on the aggregates as `layers` (decided groups not yet committed,
+    /// newest first) leave them, else as cached or in the log. A job whose commands do not fit
+    /// is answered with its error and left out.
     async fn decide(
         &self,
-        shares: &mut [Share],
-        on_top: Option<&After>,
-    ) -> Result<(AppendBatch, After), StoreError> {
+        mut shares: Vec<Share>,
+        layers: Vec<Arc<After>>,
+    ) -> Result<Group, (Vec<Share>, StoreError)> {
         let all: Vec<&Message> = shares.iter().flat_map(|s| &s.job.messages).collect();
-        let mut seen = self.seen(&all, on_top).await?;
         let streams: HashSet<String> = all
             .iter()
             .flat_map(|m| m.commands.iter().map(|c| c.object().stream_id()))
             .collect();
-        let mut working = self.load(streams, on_top).await?;
+        let read = async {
+            let seen = self.seen(&all, &layers).await?;
+            let working = self.load(streams, &layers).await?;
+            Ok::<_, StoreError>((seen, working))
+        };
+        let (mut seen, mut working) = match read.await {
+            Ok(read) => read,
+            Err(error) => return Err((shares, error)),
+        };
         let mut batch = AppendBatch::default();
-        for share in shares.iter_mut() {
+        for share in &mut shares {
             let mut job_working = HashMap::new();
             share.outcome = decide_job(&share.job.messages, &mut seen, &working, &mut job_working)
                 .map(|(job_batch, recorded)| {
@@ -170,45 +280,48 @@ impl Writer {
             }
         }
         let keys = batch.dedup_keys.iter().cloned().collect();
-        Ok((
+        Ok(Group {
+            shares,
             batch,
-            After {
+            after: Arc::new(After {
                 aggregates: working,
                 keys,
-            },
-        ))
+            }),
+        })
     }
 
-    /// The keys recorded before (in the log or by the group still committing), as a set the
+    /// The keys recorded before (in the log or by a group not yet committed), as a set the
     /// deciding marks new keys in.
     async fn seen(
         &self,
         messages: &[&Message],
-        on_top: Option<&After>,
+        layers: &[Arc<After>],
     ) -> Result<HashSet<Vec<u8>>, StoreError> {
         let keys: Vec<Vec<u8>> = messages
             .iter()
             .filter_map(|m| m.dedup_key.clone())
             .collect();
         let mut seen: HashSet<Vec<u8>> = self.store.seen_keys(&keys).await?.into_iter().collect();
-        if let Some(on_top) = on_top {
-            seen.extend(keys.into_iter().filter(|k| on_top.keys.contains(k)));
-        }
+        seen.extend(
+            keys.into_iter()
+                .filter(|k| layers.iter().any(|layer| layer.keys.contains(k))),
+        );
         Ok(seen)
     }
 
-    /// Aggregates for `streams`: as the group still committing leaves them, else cached, else
-    /// folded from the log.
+    /// Aggregates for `streams`: as the newest group not yet committed leaves them, else
+    /// cached, else folded from the log.
     async fn load(
         &self,
         streams: HashSet<String>,
-        on_top: Option<&After>,
+        layers: &[Arc<After>],
     ) -> Result<HashMap<String, Loaded>, StoreError> {
         let mut loaded = HashMap::with_capacity(streams.len());
         let mut missing = Vec::new();
         for stream_id in streams {
-            let hit = on_top
-                .and_then(|after| after.aggregates.get(&stream_id).cloned())
+            let hit = layers
+                .iter()
+                .find_map(|layer| layer.aggregates.get(&stream_id).cloned())
                 .or_else(|| self.cache.get(&stream_id));
             match hit {
                 Some(hit) => {
@@ -238,6 +351,23 @@ impl Writer {
             self.cache.remove(&command.object().stream_id());
         }
     }
+}
+
+/// Waits for `task` to finish; never, if there is none.
+async fn finished<T>(task: Option<&mut JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
+    match task {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The decided groups not yet committed, newest first: what later jobs are decided on.
+fn layers(pending: Option<&Group>, in_flight: Option<&InFlight>) -> Vec<Arc<After>> {
+    pending
+        .map(|group| Arc::clone(&group.after))
+        .into_iter()
+        .chain(in_flight.map(|flight| Arc::clone(&flight.after)))
+        .collect()
 }
 
 /// Answers every job of a group with its own outcome, or the group's failure.

@@ -106,8 +106,11 @@ impl Db {
         let checkpointer = Arc::new(Checkpointer::spawn(options.clone()));
         let relaxed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&relaxed);
+        // A local file's connection cannot go stale: no ping (a round trip to the connection's
+        // thread) before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             // Whoever takes the writer gets `synchronous=FULL`, even if a derived write (see
             // `DerivedWrites`) was abandoned before it could restore it; a connection that
             // cannot be restored is closed and replaced by a fresh one.
@@ -127,6 +130,7 @@ impl Db {
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(Self::Sqlite {

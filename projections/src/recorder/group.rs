@@ -30,8 +30,9 @@ const MAX_ATTEMPTS: usize = 8;
 /// Aggregates kept in memory (each a few KB): a portal's hot working set.
 const CACHE_CAPACITY: usize = 200_000;
 
-/// A loaded aggregate and the sequence of its last event.
-type Loaded = (CrmObject, i64);
+/// A loaded aggregate and the sequence of its last event, shared by the cache and the groups
+/// that read it (copied only when a job changes it).
+type Loaded = Arc<(CrmObject, i64)>;
 
 #[derive(Clone)]
 pub(super) struct Writer {
@@ -219,7 +220,7 @@ impl Writer {
             match self.store.append(&group.batch).await {
                 Ok(last_position) => {
                     for (stream_id, loaded) in &group.after.aggregates {
-                        self.cache.insert(stream_id.clone(), loaded.clone());
+                        self.cache.insert(stream_id.clone(), Arc::clone(loaded));
                     }
                     break Ok(last_position);
                 }
@@ -333,7 +334,8 @@ impl Writer {
         for chunk in missing.chunks(500) {
             for recorded in self.store.read_streams(chunk).await? {
                 let event: CrmObjectEvent = serde_json::from_str(&recorded.event.payload)?;
-                let (aggregate, sequence) = loaded.entry(recorded.event.stream_id).or_default();
+                let entry = loaded.entry(recorded.event.stream_id).or_default();
+                let (aggregate, sequence) = Arc::make_mut(entry);
                 aggregate.apply(event);
                 *sequence = recorded.event.sequence;
             }
@@ -407,9 +409,10 @@ fn decide_job(
         batch.events.extend(message.raw_events.iter().cloned());
         for command in &message.commands {
             let stream_id = command.object().stream_id();
-            let (aggregate, sequence) = changed
+            let loaded = changed
                 .entry(stream_id.clone())
                 .or_insert_with(|| base.get(&stream_id).cloned().unwrap_or_default());
+            let (aggregate, sequence) = Arc::make_mut(loaded);
             for event in aggregate.decide(command.clone())? {
                 *sequence += 1;
                 if matches!(event, CrmObjectEvent::PersonalDataErased { .. }) {

@@ -18,21 +18,19 @@ const APPEND_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"
 /// The NOTIFY channel other instances LISTEN on to learn of new events.
 pub const EVENTS_CHANNEL: &str = "healthscore_events";
 
-/// Inserts a batch's keys and events inside an open transaction and evaluates to the last
-/// position. `$inserted_last` maps an insert's result to the position of its last row where the
-/// backend reports it (SQLite's last rowid saves a query on the writer's critical path).
-/// Expanded per backend: sqlx's query builder is concrete per database.
+/// Builds the multi-row INSERTs of a batch's keys and events, before the transaction opens
+/// (binding thousands of values is work the one writer need not wait for). Evaluates to the
+/// key inserts and the event inserts, each with the rows it carries. Expanded per backend:
+/// sqlx's query builder is concrete per database.
 ///
 /// A taken key or stream sequence is detected by counting the rows inserted, not by a
-/// constraint error: `$insert`/`$on_conflict` make each backend skip such a row. The caller
-/// then rolls the whole transaction back. (A statement that may abort half-way makes SQLite
+/// constraint error: `$insert`/`$on_conflict` make each backend skip such a row, and the
+/// caller rolls the whole transaction back. (A statement that may abort half-way makes SQLite
 /// keep a statement journal, a copy of every page the statement touches; skipping instead
 /// saves that copy, about a tenth of the writer's work.)
-macro_rules! insert_batch {
-    ($conn:expr, $batch:expr, $recorded_at:expr, $inserted_last:expr,
-     $insert:literal, $on_conflict:literal) => {{
-        let conn = $conn;
-        let mut last: Option<i64> = None;
+macro_rules! prepare_inserts {
+    ($batch:expr, $recorded_at:expr, $insert:literal, $on_conflict:literal) => {{
+        let mut keys = Vec::new();
         for chunk in $batch.dedup_keys.chunks(ROWS_PER_INSERT) {
             let mut insert =
                 QueryBuilder::new(concat!($insert, " inbox (dedup_key, recorded_at) "));
@@ -40,11 +38,9 @@ macro_rules! insert_batch {
                 row.push_bind(key.as_slice()).push_bind($recorded_at);
             });
             insert.push($on_conflict);
-            let inserted = insert.build().execute(&mut *conn).await?;
-            if inserted.rows_affected() < chunk.len() as u64 {
-                return Err(StoreError::Duplicate);
-            }
+            keys.push((insert, chunk.len()));
         }
+        let mut events = Vec::new();
         for chunk in $batch.events.chunks(ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::new(concat!(
                 $insert,
@@ -63,6 +59,27 @@ macro_rules! insert_batch {
                     .push_bind($recorded_at);
             });
             insert.push($on_conflict);
+            events.push((insert, chunk));
+        }
+        (keys, events)
+    }};
+}
+
+/// Runs prepared inserts and a batch's erasures inside an open transaction and evaluates to
+/// the last position. `$inserted_last` maps an insert's result to the position of its last row
+/// where the backend reports it (SQLite's last rowid saves a query on the writer's path).
+macro_rules! insert_batch {
+    ($conn:expr, $prepared:expr, $batch:expr, $inserted_last:expr) => {{
+        let conn = $conn;
+        let (keys, events) = $prepared;
+        let mut last: Option<i64> = None;
+        for (mut insert, rows) in keys {
+            let inserted = insert.build().execute(&mut *conn).await?;
+            if inserted.rows_affected() < rows as u64 {
+                return Err(StoreError::Duplicate);
+            }
+        }
+        for (mut insert, chunk) in events {
             let inserted = insert.build().execute(&mut *conn).await?;
             if inserted.rows_affected() < chunk.len() as u64 {
                 return Err(first_conflict(chunk));
@@ -112,15 +129,11 @@ impl EventStore {
         let recorded_at = now_ms();
         let last = match &self.db {
             Db::Sqlite { writer, .. } => {
+                let prepared = prepare_inserts!(batch, recorded_at, "INSERT OR IGNORE INTO", "");
                 let mut tx = writer.begin().await?;
-                let last = insert_batch!(
-                    &mut *tx,
-                    batch,
-                    recorded_at,
-                    |r: &SqliteQueryResult| Some(r.last_insert_rowid()),
-                    "INSERT OR IGNORE INTO",
-                    ""
-                );
+                let last = insert_batch!(&mut *tx, prepared, batch, |r: &SqliteQueryResult| {
+                    Some(r.last_insert_rowid())
+                });
                 tx.commit().await?;
                 if !batch.erase_streams.is_empty() {
                     self.db.scrub_wal().await?;
@@ -128,19 +141,14 @@ impl EventStore {
                 last
             }
             Db::Postgres(pool) => {
+                let prepared =
+                    prepare_inserts!(batch, recorded_at, "INSERT INTO", " ON CONFLICT DO NOTHING");
                 let mut tx = pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(APPEND_LOCK_KEY)
                     .execute(&mut *tx)
                     .await?;
-                let last = insert_batch!(
-                    &mut *tx,
-                    batch,
-                    recorded_at,
-                    |_: &PgQueryResult| None,
-                    "INSERT INTO",
-                    " ON CONFLICT DO NOTHING"
-                );
+                let last = insert_batch!(&mut *tx, prepared, batch, |_: &PgQueryResult| None);
                 sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(EVENTS_CHANNEL)
                     .bind(last.to_string())

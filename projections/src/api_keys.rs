@@ -71,6 +71,7 @@ pub async fn create(db: &Db, portal: PortalId, name: &str) -> Result<CreatedKey,
         .await
         .map(|_| ())
     })?;
+    db.sync_commits().await?;
     Ok(CreatedKey { info, key })
 }
 
@@ -106,6 +107,7 @@ pub async fn revoke(db: &Db, id: &str) -> Result<bool, StoreError> {
             .await?
             .rows_affected()
     });
+    db.sync_commits().await?;
     Ok(done == 1)
 }
 

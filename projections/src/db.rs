@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::error::StoreError;
+use crate::wal_sync::WalSync;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which database engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +32,8 @@ pub enum Db {
         writer: SqlitePool,
         /// Concurrent readers (WAL lets them run beside the writer).
         reader: SqlitePool,
-        /// Set while the writer may commit without waiting for the disk (see [`DerivedWrites`]).
-        relaxed: Arc<AtomicBool>,
+        /// Flushes the WAL for the commits that must survive a power cut.
+        wal: Arc<WalSync>,
         /// Copies the WAL into the database file off the writer's path.
         checkpointer: Arc<Checkpointer>,
     },
@@ -89,8 +89,9 @@ impl Db {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: an acknowledged commit survives power loss, not only a process crash.
-            .synchronous(SqliteSynchronous::Full)
+            // NORMAL: a commit does not wait for the disk; appends to the log (and API keys)
+            // flush the WAL after their commit, off the writer's turn (see `wal_sync`).
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             // Zero freed pages so erased personal data does not linger in the file.
@@ -104,28 +105,15 @@ impl Db {
             // (stalling a commit for tens of ms) only if the WAL outgrows 64 MiB anyway.
             .pragma("wal_autocheckpoint", "16384");
         let checkpointer = Arc::new(Checkpointer::spawn(options.clone()));
-        let relaxed = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&relaxed);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let wal = Arc::new(WalSync::new(
+            (!in_memory).then(|| options.get_filename().to_path_buf()),
+        ));
         // A local file's connection cannot go stale: no ping (a round trip to the connection's
         // thread) before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            // Whoever takes the writer gets `synchronous=FULL`, even if a derived write (see
-            // `DerivedWrites`) was abandoned before it could restore it; a connection that
-            // cannot be restored is closed and replaced by a fresh one.
-            .before_acquire(move |conn, _| {
-                let flag = Arc::clone(&flag);
-                Box::pin(async move {
-                    if !flag.swap(false, Ordering::SeqCst) {
-                        return Ok(true);
-                    }
-                    let restored = sqlx::query("PRAGMA synchronous = FULL")
-                        .execute(&mut *conn)
-                        .await;
-                    Ok(restored.is_ok())
-                })
-            })
             .connect_with(options.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
@@ -136,7 +124,7 @@ impl Db {
         Ok(Self::Sqlite {
             writer,
             reader,
-            relaxed,
+            wal,
             checkpointer,
         })
     }
@@ -184,6 +172,15 @@ impl Db {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Makes the writer's commits so far survive a power cut (SQLite flushes its WAL, see
+    /// [`WalSync`]; a PostgreSQL commit is durable when it returns). Call after the commit.
+    pub async fn sync_commits(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite { wal, .. } => wal.sync(wal.committed()).await,
+            Self::Postgres(_) => Ok(()),
+        }
     }
 
     /// Closes every connection, letting SQLite checkpoint its WAL.
@@ -244,94 +241,5 @@ impl Checkpointer {
 impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// The SQLite writer for tables derived from the log (read models, materialized scores): their
-/// commits use `synchronous=NORMAL`, so they do not wait for the disk. After a power loss such a
-/// commit may be rolled back, and with it the projector checkpoint written in the same
-/// transaction, so the events are applied again: nothing derived is lost, and the log's own
-/// appends keep `synchronous=FULL` (restored on release, or on the next acquire if a derived
-/// write was abandoned). A later FULL commit also makes the WAL frames before it durable.
-pub(crate) struct DerivedWrites {
-    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
-    relaxed: Arc<AtomicBool>,
-}
-
-impl DerivedWrites {
-    /// Takes the writer and relaxes its commits.
-    pub(crate) async fn acquire(
-        writer: &SqlitePool,
-        relaxed: &Arc<AtomicBool>,
-    ) -> Result<Self, StoreError> {
-        let mut conn = writer.acquire().await?;
-        relaxed.store(true, Ordering::SeqCst);
-        sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await?;
-        Ok(Self {
-            conn,
-            relaxed: Arc::clone(relaxed),
-        })
-    }
-
-    /// The connection, for a transaction.
-    pub(crate) fn conn(&mut self) -> &mut sqlx::SqliteConnection {
-        &mut self.conn
-    }
-
-    /// Restores `synchronous=FULL` and gives the writer back.
-    pub(crate) async fn release(mut self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *self.conn)
-            .await?;
-        self.relaxed.store(false, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn synchronous(writer: &SqlitePool) -> i64 {
-        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
-            .fetch_one(writer)
-            .await
-            .expect("pragma");
-        level
-    }
-
-    /// FULL is 2, NORMAL 1: the log's appends must always find FULL.
-    #[tokio::test]
-    async fn the_writer_is_back_to_full_durability_even_after_an_abandoned_derived_write() {
-        let dir = tempfile::tempdir().expect("dir");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let db = Db::connect(&url).await.expect("connect");
-        let Db::Sqlite {
-            writer, relaxed, ..
-        } = &db
-        else {
-            unreachable!("a sqlite url");
-        };
-        assert_eq!(synchronous(writer).await, 2);
-
-        let mut derived = DerivedWrites::acquire(writer, relaxed)
-            .await
-            .expect("relax");
-        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
-            .fetch_one(derived.conn())
-            .await
-            .expect("pragma");
-        assert_eq!(level, 1, "derived writes commit with NORMAL");
-        derived.release().await.expect("release");
-        assert_eq!(synchronous(writer).await, 2);
-
-        // Dropped mid-way (a cancelled task): the next user of the writer still gets FULL.
-        let abandoned = DerivedWrites::acquire(writer, relaxed)
-            .await
-            .expect("relax");
-        drop(abandoned);
-        assert_eq!(synchronous(writer).await, 2);
     }
 }

@@ -25,6 +25,9 @@ pub enum StoreError {
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The database's write-ahead log could not be flushed to disk.
+    #[error("flushing the database to disk failed: {0}")]
+    Flush(std::io::Error),
     /// A migration failed.
     #[error(transparent)]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -10,6 +10,7 @@ pub mod recorder;
 pub mod scoring;
 pub mod store;
 pub mod sync_lease;
+pub mod wal_sync;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;

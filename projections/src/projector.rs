@@ -10,7 +10,7 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
-use crate::db::{Db, DerivedWrites};
+use crate::db::Db;
 use crate::error::StoreError;
 use crate::read_models::changes::Changes;
 use crate::read_models::write::{insert_rows, write_changes};
@@ -120,14 +120,11 @@ impl Projector {
             }};
         }
         match self.store.db() {
-            Db::Sqlite {
-                writer, relaxed, ..
-            } => {
-                let mut derived = DerivedWrites::acquire(writer, relaxed).await?;
-                let mut tx = sqlx::Connection::begin(derived.conn()).await?;
+            // Read models are derived from the log: their commits need not wait for the disk.
+            Db::Sqlite { writer, .. } => {
+                let mut tx = writer.begin().await?;
                 write_in!(&mut tx);
                 tx.commit().await?;
-                derived.release().await?;
                 if !page.changes.erasures.is_empty() {
                     self.store.db().scrub_wal().await?;
                 }

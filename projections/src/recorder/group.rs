@@ -16,7 +16,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use healthscore_domain::crm_object::{CrmObject, CrmObjectEvent};
 use healthscore_domain::ids::CRM_OBJECT_STREAM;
 use quick_cache::sync::Cache;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Job, Message, RecordError, Recorded};
@@ -75,10 +75,11 @@ impl Group {
     }
 }
 
-/// A group being appended, and whether it committed exactly as decided.
+/// A group being appended, and whether it committed exactly as decided (told as soon as it is
+/// committed; its jobs are answered later, once it is on disk).
 struct InFlight {
     after: Arc<After>,
-    as_decided: JoinHandle<bool>,
+    as_decided: oneshot::Receiver<bool>,
 }
 
 /// What deciding some jobs gave: the group, or the jobs back with the reason it failed.
@@ -192,10 +193,10 @@ impl Writer {
 
     /// Starts appending `group`.
     fn append(&self, group: Group) -> InFlight {
-        InFlight {
-            after: Arc::clone(&group.after),
-            as_decided: tokio::spawn(self.clone().commit(group)),
-        }
+        let (told, as_decided) = oneshot::channel();
+        let after = Arc::clone(&group.after);
+        tokio::spawn(self.clone().commit(group, told));
+        InFlight { after, as_decided }
     }
 
     /// Decides `shares` again from the log (on top of `layers`), answering them with the
@@ -211,18 +212,19 @@ impl Writer {
         }
     }
 
-    /// Appends a decided group and answers its jobs; a group another process raced is decided
-    /// again from the log and retried. True when the first append committed (the state later
-    /// jobs were decided on is the real one).
-    async fn commit(self, mut group: Group) -> bool {
+    /// Appends a decided group; a group another process raced is decided again from the log
+    /// and retried. Once committed (or failed), tells the writer through `told` whether the
+    /// first append committed (the state later jobs were decided on is the real one), so the
+    /// next group starts while this one goes to disk; answers its jobs once it is durable.
+    async fn commit(self, mut group: Group, told: oneshot::Sender<bool>) {
         let mut attempt = 1;
         let result = loop {
-            match self.store.append(&group.batch).await {
-                Ok(last_position) => {
+            match self.store.commit(&group.batch).await {
+                Ok(committed) => {
                     for (stream_id, loaded) in &group.after.aggregates {
                         self.cache.insert(stream_id.clone(), Arc::clone(loaded));
                     }
-                    break Ok(last_position);
+                    break Ok(committed);
                 }
                 Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
                     attempt += 1;
@@ -239,9 +241,13 @@ impl Writer {
                 Err(error) => break Err(error),
             }
         };
-        let as_decided = attempt == 1 && result.is_ok();
+        // The writer may be gone (shutting down); the jobs are still answered.
+        let _ = told.send(attempt == 1 && result.is_ok());
+        let result = match result {
+            Ok(committed) => committed.durable().await,
+            Err(error) => Err(error),
+        };
         reply(group.shares, &result);
-        as_decided
     }
 
     /// Decides every job on the aggregates as `layers` (decided groups not yet committed,
@@ -356,7 +362,7 @@ impl Writer {
 }
 
 /// Waits for `task` to finish; never, if there is none.
-async fn finished<T>(task: Option<&mut JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
+async fn finished<F: Future + Unpin>(task: Option<&mut F>) -> F::Output {
     match task {
         Some(task) => task.await,
         None => std::future::pending().await,

@@ -4,10 +4,10 @@ use healthscore_domain::ids::PortalId;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::db::{Db, DerivedWrites};
+use crate::db::Db;
 use crate::error::StoreError;
-use crate::on_reader;
 use crate::read_models::write::insert_rows;
+use crate::{on_reader, on_writer};
 
 /// One customer's current score as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,23 +90,12 @@ pub async fn store(
             );
         }};
     }
-    match db {
-        // Scores are derived from the log: their commits need not wait for the disk.
-        Db::Sqlite {
-            writer, relaxed, ..
-        } => {
-            let mut derived = DerivedWrites::acquire(writer, relaxed).await?;
-            let mut tx = sqlx::Connection::begin(derived.conn()).await?;
-            write_in!(&mut tx);
-            tx.commit().await?;
-            derived.release().await?;
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            write_in!(&mut tx);
-            tx.commit().await?;
-        }
-    }
+    // Scores are derived from the log: their commits need not wait for the disk.
+    on_writer!(db, pool => {
+        let mut tx = pool.begin().await?;
+        write_in!(&mut tx);
+        tx.commit().await?;
+    });
     if deleted > 0 {
         // A customer that is gone may have been erased: leave no copy of its email behind.
         db.scrub_wal().await?;

@@ -115,6 +115,35 @@ macro_rules! insert_batch {
     }};
 }
 
+/// An append that is committed (readers may see it) but maybe not yet on disk.
+#[must_use = "an append is acknowledged only once it is durable"]
+#[derive(Debug)]
+pub struct Committed<'a> {
+    store: &'a EventStore,
+    last: i64,
+    /// The SQLite commit's ticket for the WAL flush; none on PostgreSQL (durable at commit).
+    ticket: Option<u64>,
+}
+
+impl Committed<'_> {
+    /// Waits until the append survives a power cut; returns its last position and wakes this
+    /// process's followers.
+    pub async fn durable(self) -> Result<i64, StoreError> {
+        if let (Some(ticket), Db::Sqlite { wal, .. }) = (self.ticket, &self.store.db) {
+            wal.sync(ticket).await?;
+        }
+        let last = self.last;
+        self.store.appended.send_if_modified(|seen| {
+            let newer = last > *seen;
+            if newer {
+                *seen = last;
+            }
+            newer
+        });
+        Ok(last)
+    }
+}
+
 impl EventStore {
     /// Appends `batch` atomically and durably; returns the last position written (or the current
     /// head when the batch is empty).
@@ -122,23 +151,35 @@ impl EventStore {
     /// Fails with [`StoreError::Conflict`] when a stream's sequence was taken and
     /// [`StoreError::Duplicate`] when a dedup key was seen before; nothing is written then.
     pub async fn append(&self, batch: &AppendBatch) -> Result<i64, StoreError> {
+        self.commit(batch).await?.durable().await
+    }
+
+    /// Commits `batch` like [`EventStore::append`] but returns before it is on disk, so the
+    /// writer can take the next batch while the disk catches up; answer whoever waits for it
+    /// only after [`Committed::durable`].
+    pub async fn commit(&self, batch: &AppendBatch) -> Result<Committed<'_>, StoreError> {
         if batch.events.is_empty() && batch.dedup_keys.is_empty() && batch.erase_streams.is_empty()
         {
-            return self.head().await;
+            return Ok(Committed {
+                store: self,
+                last: self.head().await?,
+                ticket: None,
+            });
         }
         let recorded_at = now_ms();
-        let last = match &self.db {
-            Db::Sqlite { writer, .. } => {
+        let (last, ticket) = match &self.db {
+            Db::Sqlite { writer, wal, .. } => {
                 let prepared = prepare_inserts!(batch, recorded_at, "INSERT OR IGNORE INTO", "");
                 let mut tx = writer.begin().await?;
                 let last = insert_batch!(&mut *tx, prepared, batch, |r: &SqliteQueryResult| {
                     Some(r.last_insert_rowid())
                 });
                 tx.commit().await?;
+                let ticket = wal.committed();
                 if !batch.erase_streams.is_empty() {
                     self.db.scrub_wal().await?;
                 }
-                last
+                (last, Some(ticket))
             }
             Db::Postgres(pool) => {
                 let prepared =
@@ -155,17 +196,14 @@ impl EventStore {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                last
+                (last, None)
             }
         };
-        self.appended.send_if_modified(|seen| {
-            let newer = last > *seen;
-            if newer {
-                *seen = last;
-            }
-            newer
-        });
-        Ok(last)
+        Ok(Committed {
+            store: self,
+            last,
+            ticket,
+        })
     }
 }
 

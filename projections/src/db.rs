@@ -3,6 +3,7 @@
 //! Most SQL is written once and runs on both backends; [`on_reader!`] and [`on_writer!`] expand a
 //! block once per backend so the generic sqlx calls inside it are compiled for each pool type.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -102,9 +103,8 @@ impl Db {
             .pragma("mmap_size", "268435456")
             .pragma("temp_store", "MEMORY")
             // The background checkpointer keeps the WAL short; the writer checkpoints by itself
-            // (stalling a commit for tens of ms) only if the WAL outgrows 64 MiB anyway.
-            .pragma("wal_autocheckpoint", "16384");
-        let checkpointer = Arc::new(Checkpointer::spawn(options.clone()));
+            // (stalling a commit for tens of ms) only if the WAL outgrows 256 MiB anyway.
+            .pragma("wal_autocheckpoint", "65536");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let wal = Arc::new(WalSync::new(
             (!in_memory).then(|| options.get_filename().to_path_buf()),
@@ -116,6 +116,7 @@ impl Db {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
+        let checkpointer = Arc::new(Checkpointer::spawn(options.clone(), writer.clone()));
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
@@ -203,18 +204,28 @@ impl Db {
 
 /// How often the background checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+/// WAL frames (4 KiB each) beyond which the checkpointer rewinds the WAL (see [`restart`]).
+const RESTART_FRAMES: i64 = 16_384;
 
 /// A task that runs `PRAGMA wal_checkpoint(PASSIVE)` on its own connection every
 /// [`CHECKPOINT_INTERVAL`]. PASSIVE never waits for the writer or readers, so commits stop
-/// paying for checkpoints (a 64 MiB one stalled a webhook commit by about 70 ms). Stops when the
-/// last handle to the database is dropped or closed.
+/// paying for checkpoints (a 64 MiB one stalled a webhook commit by about 70 ms).
+///
+/// Under steady writes that alone never lets the WAL start over: SQLite rewinds it only once
+/// every frame is copied, and new frames keep arriving while a checkpoint runs. So when the WAL
+/// holds more than [`RESTART_FRAMES`] after a background pass, the checkpointer flushes the
+/// database file and then takes the writer briefly to copy the frames written since
+/// ([`restart`]). Left to SQLite, the writer would stall for the copy and the flush of the whole
+/// WAL when it reached its automatic checkpoint size (about 50 ms every 64 MiB under webhook
+/// load). Stops when the last handle to the database is dropped or closed.
 #[derive(Debug)]
 pub struct Checkpointer(tokio::task::JoinHandle<()>);
 
 impl Checkpointer {
-    fn spawn(options: SqliteConnectOptions) -> Self {
+    fn spawn(options: SqliteConnectOptions, writer: SqlitePool) -> Self {
         Self(tokio::spawn(async move {
             use sqlx::Connection as _;
+            let database = options.get_filename().to_path_buf();
             let mut ticks = tokio::time::interval(CHECKPOINT_INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // The first tick is immediate: connect only after the writer has set the file up.
@@ -226,16 +237,46 @@ impl Checkpointer {
                     conn = sqlx::SqliteConnection::connect_with(&options).await.ok();
                 }
                 let Some(open) = conn.as_mut() else { continue };
-                if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                    .execute(&mut *open)
-                    .await
-                {
-                    tracing::debug!(%error, "background checkpoint failed; reconnecting");
-                    conn = None;
+                match checkpoint(open, "PASSIVE").await {
+                    Ok(frames) if frames > RESTART_FRAMES => {
+                        if let Err(error) = restart(&database, &writer).await {
+                            tracing::debug!(%error, "restarting the WAL failed");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::debug!(%error, "background checkpoint failed; reconnecting");
+                        conn = None;
+                    }
                 }
             }
         }))
     }
+}
+
+/// Lets the WAL start over after a background pass: flushes the database pages that pass
+/// copied (SQLite flushes the file only after a checkpoint that copied every frame, which
+/// would otherwise happen while the writer waits), then copies the frames written since on
+/// the writer. The next commit rewinds the WAL unless a reader still reads from it (PASSIVE
+/// never waits for readers; the next round tries again).
+async fn restart(database: &Path, writer: &SqlitePool) -> Result<(), StoreError> {
+    let database = database.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::File::open(database)?.sync_data())
+        .await
+        .map_err(|e| StoreError::Flush(std::io::Error::other(e)))?
+        .map_err(StoreError::Flush)?;
+    let mut writer = writer.acquire().await?;
+    checkpoint(&mut writer, "PASSIVE").await?;
+    Ok(())
+}
+
+/// A checkpoint in `mode` (`PASSIVE` or `RESTART`) on `conn`; returns the frames in the WAL.
+async fn checkpoint(conn: &mut sqlx::SqliteConnection, mode: &str) -> Result<i64, sqlx::Error> {
+    let (_busy, frames, _copied): (i64, i64, i64) =
+        sqlx::query_as(&format!("PRAGMA wal_checkpoint({mode})"))
+            .fetch_one(conn)
+            .await?;
+    Ok(frames)
 }
 
 impl Drop for Checkpointer {

@@ -92,6 +92,18 @@ struct Deciding {
     stale: bool,
 }
 
+/// Where deciding looks up the keys recorded before.
+#[derive(Debug, Clone, Copy)]
+enum Keys {
+    /// Only among the groups not yet committed. Almost every delivery is new, so the log is
+    /// not read first: a key recorded before makes the append fail (the inbox insert counts
+    /// its rows) and the group is decided again with [`Keys::FromLog`]. Saves a read of the
+    /// log on every decision.
+    Optimistic,
+    /// Also in the log.
+    FromLog,
+}
+
 /// What woke the writer.
 enum Wake {
     /// The group in flight is done; true if it committed as decided.
@@ -183,7 +195,9 @@ impl Writer {
                     let layers = layers(pending.as_ref(), in_flight.as_ref());
                     let writer = self.clone();
                     deciding = Some(Deciding {
-                        task: tokio::spawn(async move { writer.decide(shares, layers).await }),
+                        task: tokio::spawn(async move {
+                            writer.decide(shares, layers, Keys::Optimistic).await
+                        }),
                         stale: false,
                     });
                 }
@@ -203,7 +217,7 @@ impl Writer {
     /// error if the log cannot be read.
     async fn redecide(&self, shares: Vec<Share>, layers: &[Arc<After>]) -> Option<Group> {
         self.forget(&shares);
-        match self.decide(shares, layers.to_vec()).await {
+        match self.decide(shares, layers.to_vec(), Keys::FromLog).await {
             Ok(group) => Some(group),
             Err((shares, error)) => {
                 reply(shares, &Err(error));
@@ -230,7 +244,7 @@ impl Writer {
                     attempt += 1;
                     tracing::debug!(%error, attempt, "another writer raced us; reloading");
                     self.forget(&group.shares);
-                    match self.decide(group.shares, Vec::new()).await {
+                    match self.decide(group.shares, Vec::new(), Keys::FromLog).await {
                         Ok(again) => group = again,
                         Err((shares, error)) => {
                             group.shares = shares;
@@ -252,11 +266,12 @@ impl Writer {
 
     /// Decides every job on the aggregates as `layers` (decided groups not yet committed,
     /// newest first) leave them, else as cached or in the log. A job whose commands do not fit
-    /// is answered with its error and left out.
+    /// is answered with its error and left out. `keys` says where recorded keys are looked up.
     async fn decide(
         &self,
         mut shares: Vec<Share>,
         layers: Vec<Arc<After>>,
+        keys: Keys,
     ) -> Result<Group, (Vec<Share>, StoreError)> {
         let all: Vec<&Message> = shares.iter().flat_map(|s| &s.job.messages).collect();
         let streams: HashSet<String> = all
@@ -264,7 +279,7 @@ impl Writer {
             .flat_map(|m| m.commands.iter().map(|c| c.object().stream_id()))
             .collect();
         let read = async {
-            let seen = self.seen(&all, &layers).await?;
+            let seen = self.seen(&all, &layers, keys).await?;
             let working = self.load(streams, &layers).await?;
             Ok::<_, StoreError>((seen, working))
         };
@@ -297,18 +312,22 @@ impl Writer {
         })
     }
 
-    /// The keys recorded before (in the log or by a group not yet committed), as a set the
-    /// deciding marks new keys in.
+    /// The keys recorded before (by a group not yet committed, and in the log when `lookup`
+    /// says so), as a set the deciding marks new keys in.
     async fn seen(
         &self,
         messages: &[&Message],
         layers: &[Arc<After>],
+        lookup: Keys,
     ) -> Result<HashSet<Vec<u8>>, StoreError> {
         let keys: Vec<Vec<u8>> = messages
             .iter()
             .filter_map(|m| m.dedup_key.clone())
             .collect();
-        let mut seen: HashSet<Vec<u8>> = self.store.seen_keys(&keys).await?.into_iter().collect();
+        let mut seen: HashSet<Vec<u8>> = match lookup {
+            Keys::FromLog => self.store.seen_keys(&keys).await?.into_iter().collect(),
+            Keys::Optimistic => HashSet::new(),
+        };
         seen.extend(
             keys.into_iter()
                 .filter(|k| layers.iter().any(|layer| layer.keys.contains(k))),

@@ -39,3 +39,23 @@ impl StoreError {
         matches!(self, Self::Conflict { .. } | Self::Duplicate)
     }
 }
+
+/// Classifies a unique violation from either backend by the constraint's table.
+pub(crate) fn classify_insert(
+    error: sqlx::Error,
+    conflict: impl FnOnce() -> StoreError,
+) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let message = db.message();
+            // SQLite names the columns ("inbox.dedup_key"), Postgres the constraint ("inbox_pkey").
+            if message.contains("inbox") || db.constraint().is_some_and(|c| c.starts_with("inbox"))
+            {
+                StoreError::Duplicate
+            } else {
+                conflict()
+            }
+        }
+        _ => StoreError::Database(error),
+    }
+}

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteQueryResult;
 
 use super::{AppendBatch, EventStore, NewEvent, now_ms};
 use crate::db::Db;
-use crate::error::StoreError;
+use crate::error::{StoreError, classify_insert};
 
 /// Rows per multi-row INSERT: a fixed size keeps the prepared statement cached (a new row count
 /// means a new statement to prepare), and 10 binds a row stays under both backends' limits.
@@ -23,13 +23,15 @@ pub const EVENTS_CHANNEL: &str = "healthscore_events";
 /// key inserts and the event inserts, each with the rows it carries. Expanded per backend:
 /// sqlx's query builder is concrete per database.
 ///
-/// A taken key or stream sequence is detected by counting the rows inserted, not by a
-/// constraint error: `$insert`/`$on_conflict` make each backend skip such a row, and the
-/// caller rolls the whole transaction back. (A statement that may abort half-way makes SQLite
-/// keep a statement journal, a copy of every page the statement touches; skipping instead
-/// saves that copy, about a tenth of the writer's work.)
+/// On SQLite a taken key or stream sequence is detected by counting the rows inserted, not by
+/// a constraint error: `INSERT OR IGNORE` skips such a row, and the caller rolls the whole
+/// transaction back. (A statement that may abort half-way makes SQLite keep a statement
+/// journal, a copy of every page the statement touches; skipping instead saves that copy,
+/// about a tenth of the writer's work.) PostgreSQL has no such cost, and `ON CONFLICT` would
+/// add one (an index probe before each row), so there a taken key or sequence is the unique
+/// violation it raises.
 macro_rules! prepare_inserts {
-    ($batch:expr, $recorded_at:expr, $insert:literal, $on_conflict:literal) => {{
+    ($batch:expr, $recorded_at:expr, $insert:literal) => {{
         let mut keys = Vec::new();
         for chunk in $batch.dedup_keys.chunks(ROWS_PER_INSERT) {
             let mut insert =
@@ -37,7 +39,6 @@ macro_rules! prepare_inserts {
             insert.push_values(chunk, |mut row, key| {
                 row.push_bind(key.as_slice()).push_bind($recorded_at);
             });
-            insert.push($on_conflict);
             keys.push((insert, chunk.len()));
         }
         let mut events = Vec::new();
@@ -58,7 +59,6 @@ macro_rules! prepare_inserts {
                     .push_bind(event.occurred_at)
                     .push_bind($recorded_at);
             });
-            insert.push($on_conflict);
             events.push((insert, chunk));
         }
         (keys, events)
@@ -74,13 +74,21 @@ macro_rules! insert_batch {
         let (keys, events) = $prepared;
         let mut last: Option<i64> = None;
         for (mut insert, rows) in keys {
-            let inserted = insert.build().execute(&mut *conn).await?;
+            let inserted = insert
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| classify_insert(e, || StoreError::Duplicate))?;
             if inserted.rows_affected() < rows as u64 {
                 return Err(StoreError::Duplicate);
             }
         }
         for (mut insert, chunk) in events {
-            let inserted = insert.build().execute(&mut *conn).await?;
+            let inserted = insert
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| classify_insert(e, || first_conflict(chunk)))?;
             if inserted.rows_affected() < chunk.len() as u64 {
                 return Err(first_conflict(chunk));
             }
@@ -169,7 +177,7 @@ impl EventStore {
         let recorded_at = now_ms();
         let (last, ticket) = match &self.db {
             Db::Sqlite { writer, wal, .. } => {
-                let prepared = prepare_inserts!(batch, recorded_at, "INSERT OR IGNORE INTO", "");
+                let prepared = prepare_inserts!(batch, recorded_at, "INSERT OR IGNORE INTO");
                 let mut tx = writer.begin().await?;
                 let last = insert_batch!(&mut *tx, prepared, batch, |r: &SqliteQueryResult| {
                     Some(r.last_insert_rowid())
@@ -182,8 +190,7 @@ impl EventStore {
                 (last, Some(ticket))
             }
             Db::Postgres(pool) => {
-                let prepared =
-                    prepare_inserts!(batch, recorded_at, "INSERT INTO", " ON CONFLICT DO NOTHING");
+                let prepared = prepare_inserts!(batch, recorded_at, "INSERT INTO");
                 let mut tx = pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(APPEND_LOCK_KEY)

@@ -1,13 +1,14 @@
 //! The writer task: decides queued jobs on in-memory aggregates and commits them in groups.
 //!
 //! Deciding and appending overlap, and a group is closed as late as possible. While one group
-//! is appended (inserts, then the wait for the disk), the jobs that arrive are decided, on
-//! another task, on top of the state that group leaves, and gather in the pending group; the
-//! moment the append is durable, everything pending is appended as the next group. So the
-//! groups grow with the load (each append's fixed cost is shared by more jobs) instead of
-//! being cut whenever a decision starts. If a group does not commit as decided (another
-//! process raced it), whatever was decided on top of it is decided again from the log before
-//! it is appended, so nothing is ever appended on a state that did not happen.
+//! is appended, the jobs that arrive are decided, on another task, on top of the state that
+//! group leaves, and gather in the pending group; the moment the append is committed,
+//! everything pending is appended as the next group, while the previous group's callers wait
+//! for the disk (see `wal_sync`). So the groups grow with the load (each append's fixed cost is
+//! shared by more jobs) instead of being cut whenever a decision starts. If a group does not
+//! commit as decided (another process raced it, or it held a key recorded before), whatever was
+//! decided on top of it is decided again from the log before it is appended, so nothing is ever
+//! appended on a state that did not happen.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -226,8 +227,8 @@ impl Writer {
         }
     }
 
-    /// Appends a decided group; a group another process raced is decided again from the log
-    /// and retried. Once committed (or failed), tells the writer through `told` whether the
+    /// Appends a decided group; a group another process raced, or one holding a key recorded
+    /// before, is decided again from the log and retried. Once committed (or failed), tells the writer through `told` whether the
     /// first append committed (the state later jobs were decided on is the real one), so the
     /// next group starts while this one goes to disk; answers its jobs once it is durable.
     async fn commit(self, mut group: Group, told: oneshot::Sender<bool>) {
@@ -242,7 +243,7 @@ impl Writer {
                 }
                 Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
                     attempt += 1;
-                    tracing::debug!(%error, attempt, "another writer raced us; reloading");
+                    tracing::debug!(%error, attempt, "a sequence or key was taken; reloading");
                     self.forget(&group.shares);
                     match self.decide(group.shares, Vec::new(), Keys::FromLog).await {
                         Ok(again) => group = again,

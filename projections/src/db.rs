@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::error::StoreError;
-use crate::wal_sync::WalSync;
+use crate::wal_sync::{WalSync, flush_file};
 use std::sync::Arc;
 
 /// Which database engine a [`Db`] talks to.
@@ -237,7 +237,7 @@ impl Checkpointer {
                     conn = sqlx::SqliteConnection::connect_with(&options).await.ok();
                 }
                 let Some(open) = conn.as_mut() else { continue };
-                match checkpoint(open, "PASSIVE").await {
+                match checkpoint(open).await {
                     Ok(frames) if frames > RESTART_FRAMES => {
                         if let Err(error) = restart(&database, &writer).await {
                             tracing::debug!(%error, "restarting the WAL failed");
@@ -260,20 +260,17 @@ impl Checkpointer {
 /// the writer. The next commit rewinds the WAL unless a reader still reads from it (PASSIVE
 /// never waits for readers; the next round tries again).
 async fn restart(database: &Path, writer: &SqlitePool) -> Result<(), StoreError> {
-    let database = database.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(database)?.sync_data())
-        .await
-        .map_err(|e| StoreError::Flush(std::io::Error::other(e)))?
-        .map_err(StoreError::Flush)?;
+    flush_file(database.to_path_buf()).await?;
     let mut writer = writer.acquire().await?;
-    checkpoint(&mut writer, "PASSIVE").await?;
+    checkpoint(&mut writer).await?;
     Ok(())
 }
 
-/// A checkpoint in `mode` (`PASSIVE` or `RESTART`) on `conn`; returns the frames in the WAL.
-async fn checkpoint(conn: &mut sqlx::SqliteConnection, mode: &str) -> Result<i64, sqlx::Error> {
+/// A PASSIVE checkpoint on `conn` (it never waits for the writer or readers); returns the
+/// frames in the WAL.
+async fn checkpoint(conn: &mut sqlx::SqliteConnection) -> Result<i64, sqlx::Error> {
     let (_busy, frames, _copied): (i64, i64, i64) =
-        sqlx::query_as(&format!("PRAGMA wal_checkpoint({mode})"))
+        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(conn)
             .await?;
     Ok(frames)

@@ -75,10 +75,7 @@ impl WalSync {
         let covers = self.committed.load(Ordering::SeqCst);
         let wal = wal.clone();
         let directory = !self.directory_flushed.load(Ordering::SeqCst);
-        tokio::task::spawn_blocking(move || flush(&wal, directory))
-            .await
-            .map_err(|e| StoreError::Flush(std::io::Error::other(e)))?
-            .map_err(StoreError::Flush)?;
+        on_blocking_thread(move || flush(&wal, directory)).await?;
         self.directory_flushed.store(true, Ordering::SeqCst);
         self.flushes.fetch_add(1, Ordering::SeqCst);
         *flushed = covers;
@@ -89,6 +86,21 @@ impl WalSync {
     pub fn flushes(&self) -> u64 {
         self.flushes.load(Ordering::SeqCst)
     }
+}
+
+/// `fdatasync` of the file at `path`, on a blocking thread.
+pub(crate) async fn flush_file(path: PathBuf) -> Result<(), StoreError> {
+    on_blocking_thread(move || std::fs::File::open(path)?.sync_data()).await
+}
+
+/// Runs a file operation where it may block, as a [`StoreError::Flush`] if it fails.
+async fn on_blocking_thread(
+    io: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> Result<(), StoreError> {
+    tokio::task::spawn_blocking(io)
+        .await
+        .map_err(|e| StoreError::Flush(std::io::Error::other(e)))?
+        .map_err(StoreError::Flush)
 }
 
 /// `fdatasync` of the WAL file, and of its directory the first time.

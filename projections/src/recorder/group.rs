@@ -66,9 +66,7 @@ impl Group {
     /// Adds jobs decided on top of this group.
     fn absorb(&mut self, later: Group) {
         self.shares.extend(later.shares);
-        self.batch.events.extend(later.batch.events);
-        self.batch.dedup_keys.extend(later.batch.dedup_keys);
-        self.batch.erase_streams.extend(later.batch.erase_streams);
+        self.batch.extend(later.batch);
         let after = Arc::make_mut(&mut self.after);
         let later = Arc::unwrap_or_clone(later.after);
         after.aggregates.extend(later.aggregates);
@@ -293,9 +291,7 @@ impl Writer {
             let mut job_working = HashMap::new();
             share.outcome = decide_job(&share.job.messages, &mut seen, &working, &mut job_working)
                 .map(|(job_batch, recorded)| {
-                    batch.events.extend(job_batch.events);
-                    batch.dedup_keys.extend(job_batch.dedup_keys);
-                    batch.erase_streams.extend(job_batch.erase_streams);
+                    batch.extend(job_batch);
                     recorded
                 });
             if share.outcome.is_ok() {

@@ -50,50 +50,43 @@ pub async fn store(
     let mut gone = gone.to_vec();
     gone.sort_unstable();
     let mut deleted = 0;
-    macro_rules! write_in {
-        ($tx:expr) => {{
-            let tx = $tx;
-            // A full rescore lists every non-customer as gone: one statement per chunk, not per id.
-            for chunk in gone.chunks(DELETE_CHUNK) {
-                let mut delete =
-                    sqlx::QueryBuilder::new("DELETE FROM customer_scores WHERE portal_id = ");
-                delete.push_bind(portal_id).push(" AND customer_id IN (");
-                let mut ids = delete.separated(", ");
-                for id in chunk {
-                    ids.push_bind(*id as i64);
-                }
-                delete.push(")");
-                deleted += delete.build().execute(&mut **tx).await?.rows_affected();
-            }
-            let conn = &mut **tx;
-            insert_rows!(
-                conn,
-                "INSERT INTO customer_scores (portal_id, customer_id, email, name, status, score_tenths, \
-                 band, coverage, config_version, scored_at) ",
-                ordered,
-                " ON CONFLICT (portal_id, customer_id) DO UPDATE SET email = excluded.email, \
-                 name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
-                 band = excluded.band, coverage = excluded.coverage, \
-                 config_version = excluded.config_version, scored_at = excluded.scored_at",
-                |row, item| {
-                    row.push_bind(portal_id)
-                        .push_bind(item.customer_id as i64)
-                        .push_bind(item.email.as_str())
-                        .push_bind(item.name.as_str())
-                        .push_bind(item.status.as_str())
-                        .push_bind(item.score_tenths)
-                        .push_bind(item.band.as_deref())
-                        .push_bind(item.coverage.as_str())
-                        .push_bind(i64::from(item.config_version))
-                        .push_bind(item.scored_at);
-                }
-            );
-        }};
-    }
     // Scores are derived from the log: their commits need not wait for the disk.
     on_writer!(db, pool => {
         let mut tx = pool.begin().await?;
-        write_in!(&mut tx);
+        // A full rescore lists every non-customer as gone: one statement per chunk, not per id.
+        for chunk in gone.chunks(DELETE_CHUNK) {
+            let mut delete = sqlx::QueryBuilder::new("DELETE FROM customer_scores WHERE portal_id = ");
+            delete.push_bind(portal_id).push(" AND customer_id IN (");
+            let mut ids = delete.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id as i64);
+            }
+            delete.push(")");
+            deleted += delete.build().execute(&mut *tx).await?.rows_affected();
+        }
+        let conn = &mut *tx;
+        insert_rows!(
+            conn,
+            "INSERT INTO customer_scores (portal_id, customer_id, email, name, status, score_tenths, \
+             band, coverage, config_version, scored_at) ",
+            ordered,
+            " ON CONFLICT (portal_id, customer_id) DO UPDATE SET email = excluded.email, \
+             name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
+             band = excluded.band, coverage = excluded.coverage, \
+             config_version = excluded.config_version, scored_at = excluded.scored_at",
+            |row, item| {
+                row.push_bind(portal_id)
+                    .push_bind(item.customer_id as i64)
+                    .push_bind(item.email.as_str())
+                    .push_bind(item.name.as_str())
+                    .push_bind(item.status.as_str())
+                    .push_bind(item.score_tenths)
+                    .push_bind(item.band.as_deref())
+                    .push_bind(item.coverage.as_str())
+                    .push_bind(i64::from(item.config_version))
+                    .push_bind(item.scored_at);
+            }
+        );
         tx.commit().await?;
     });
     if deleted > 0 {

@@ -62,6 +62,15 @@ pub struct AppendBatch {
     pub erase_streams: Vec<String>,
 }
 
+impl AppendBatch {
+    /// Adds `later`'s events, keys and erasures after this batch's.
+    pub fn extend(&mut self, later: AppendBatch) {
+        self.events.extend(later.events);
+        self.dedup_keys.extend(later.dedup_keys);
+        self.erase_streams.extend(later.erase_streams);
+    }
+}
+
 /// The event log.
 #[derive(Debug, Clone)]
 pub struct EventStore {

@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::error::StoreError;
-use crate::wal_sync::{WalSync, flush_file};
+use crate::wal_sync::{WalSync, flush_database_file};
 use std::sync::Arc;
 
 /// Which database engine a [`Db`] talks to.
@@ -110,10 +110,13 @@ impl Db {
             (!in_memory).then(|| options.get_filename().to_path_buf()),
         ));
         // A local file's connection cannot go stale: no ping (a round trip to the connection's
-        // thread) before each use.
+        // thread) before each use. The writer is never retired: while this process has the
+        // database open its WAL stays the file `WalSync` flushes.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options.clone())
             .await?;
         let checkpointer = Arc::new(Checkpointer::spawn(options.clone(), writer.clone()));
@@ -161,6 +164,54 @@ impl Db {
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// Fails when the database cannot take durable writes now: on SQLite the WAL this process
+    /// flushes was deleted under it (another process believed it was alone), on PostgreSQL the
+    /// server is a read-only standby. Cheap: reads only.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite { wal, .. } => {
+                self.ping().await?;
+                wal.check().await
+            }
+            Self::Postgres(pool) => {
+                let (standby,): (bool,) = sqlx::query_as("SELECT pg_is_in_recovery()")
+                    .fetch_one(pool)
+                    .await?;
+                if standby {
+                    return Err(StoreError::ReadOnly);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes nothing but takes the write lock and flushes, as an append would: fails when
+    /// the database cannot be written. Waits for the writer's turn on SQLite.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite { writer, wal, .. } => {
+                let mut conn = writer.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                if let Err(error) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                    // Never hand a connection inside a transaction back to the pool.
+                    conn.close_on_drop();
+                    return Err(error.into());
+                }
+                drop(conn);
+                wal.sync(wal.committed()).await
+            }
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(crate::store::APPEND_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                Ok(())
+            }
+        }
     }
 
     /// After erasing personal data: on SQLite, copies the WAL into the database file and truncates
@@ -239,8 +290,9 @@ impl Checkpointer {
                 let Some(open) = conn.as_mut() else { continue };
                 match checkpoint(open).await {
                     Ok(frames) if frames > RESTART_FRAMES => {
-                        if let Err(error) = restart(&database, &writer).await {
-                            tracing::debug!(%error, "restarting the WAL failed");
+                        match restart(&database, &writer).await {
+                            Ok(()) => tracing::debug!(frames, "WAL rewound (fully checkpointed)"),
+                            Err(error) => tracing::warn!(%error, "rewinding the WAL failed"),
                         }
                     }
                     Ok(_) => {}
@@ -260,7 +312,9 @@ impl Checkpointer {
 /// the writer. The next commit rewinds the WAL unless a reader still reads from it (PASSIVE
 /// never waits for readers; the next round tries again).
 async fn restart(database: &Path, writer: &SqlitePool) -> Result<(), StoreError> {
-    flush_file(database.to_path_buf()).await?;
+    // Through the process's one kept descriptor: closing a descriptor of the database file
+    // would drop SQLite's locks on it (see `wal_sync`).
+    flush_database_file(database.to_path_buf()).await?;
     let mut writer = writer.acquire().await?;
     checkpoint(&mut writer).await?;
     Ok(())

@@ -28,6 +28,9 @@ pub enum StoreError {
     /// The database's write-ahead log could not be flushed to disk.
     #[error("flushing the database to disk failed: {0}")]
     Flush(std::io::Error),
+    /// The database takes no writes (a PostgreSQL standby).
+    #[error("the database is read-only")]
+    ReadOnly,
     /// A migration failed.
     #[error(transparent)]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -14,9 +14,25 @@
 //! last commits, and with them the projector checkpoint written in the same transaction, so
 //! the events are applied again. Checkpoints still flush the WAL before copying it and the
 //! database file after (SQLite does that at `NORMAL`).
+//!
+//! # Descriptors and POSIX locks
+//!
+//! Closing *any* descriptor of a file drops every POSIX lock the process holds on that file,
+//! SQLite's included ("How To Corrupt An SQLite Database File", 2.2). Another process then
+//! believes it is alone, deletes `-wal` and `-shm`, and the database is corrupt. So this
+//! module never opens and closes a descriptor per flush:
+//! - the WAL is opened once per [`WalSync`] and checked to still be the file SQLite writes
+//!   before every flush. SQLite takes no lock on the `-wal` file (its locks are on the database
+//!   file and on `-shm`), so closing this descriptor when the handle goes away is safe;
+//! - the database file, which SQLite does lock, is opened at most once per process by
+//!   [`flush_database_file`] and that descriptor is never closed.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use tokio::sync::Mutex;
 
@@ -29,14 +45,23 @@ pub struct WalSync {
     wal: Option<PathBuf>,
     /// Commits counted so far (each has written its frames when counted).
     committed: AtomicU64,
-    /// The count of commits the last finished flush covered. Held while flushing, so one
-    /// flush runs at a time and the commits that wait for it are covered by the next.
-    flushed: Mutex<u64>,
+    /// What the last finished flush covered. Held while flushing, so one flush runs at a time
+    /// and the commits that wait for it are covered by the next.
+    flushed: Mutex<Flushed>,
     /// Whether the directory entry of the WAL file has been flushed (once per process: a WAL
     /// created since the last flush of its directory could vanish with it).
     directory_flushed: AtomicBool,
     /// Flushes performed (for tests and diagnostics).
     flushes: AtomicU64,
+}
+
+/// The flusher's state, behind [`WalSync::flushed`].
+#[derive(Debug, Default)]
+struct Flushed {
+    /// The count of commits the last finished flush covered.
+    covered: u64,
+    /// The WAL's descriptor, opened by the first flush and kept (see the module docs).
+    file: Option<Arc<File>>,
 }
 
 impl WalSync {
@@ -50,7 +75,7 @@ impl WalSync {
         Self {
             wal,
             committed: AtomicU64::new(0),
-            flushed: Mutex::new(0),
+            flushed: Mutex::new(Flushed::default()),
             directory_flushed: AtomicBool::new(false),
             flushes: AtomicU64::new(0),
         }
@@ -68,18 +93,37 @@ impl WalSync {
             return Ok(());
         };
         let mut flushed = self.flushed.lock().await;
-        if *flushed >= ticket {
+        if flushed.covered >= ticket {
             return Ok(());
         }
         // Every commit counted by now has written its frames: this flush covers them all.
         let covers = self.committed.load(Ordering::SeqCst);
+        let file = match &flushed.file {
+            Some(file) => file.clone(),
+            None => {
+                let path = wal.clone();
+                let opened = Arc::new(blocking(move || File::open(path)).await?);
+                flushed.file = Some(opened.clone());
+                opened
+            }
+        };
         let wal = wal.clone();
         let directory = !self.directory_flushed.load(Ordering::SeqCst);
-        on_blocking_thread(move || flush(&wal, directory)).await?;
+        blocking(move || flush(&file, &wal, directory)).await?;
         self.directory_flushed.store(true, Ordering::SeqCst);
         self.flushes.fetch_add(1, Ordering::SeqCst);
-        *flushed = covers;
+        flushed.covered = covers;
         Ok(())
+    }
+
+    /// Fails when the WAL this handle flushes is no longer the file at its path (another
+    /// process deleted it): commits could not be made durable. Fine before the first flush.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let (Some(wal), Some(file)) = (&self.wal, self.flushed.lock().await.file.clone()) else {
+            return Ok(());
+        };
+        let wal = wal.clone();
+        blocking(move || same_file(&file, &wal)).await
     }
 
     /// How many flushes ran.
@@ -88,32 +132,76 @@ impl WalSync {
     }
 }
 
-/// `fdatasync` of the file at `path`, on a blocking thread.
-pub(crate) async fn flush_file(path: PathBuf) -> Result<(), StoreError> {
-    on_blocking_thread(move || std::fs::File::open(path)?.sync_data()).await
+/// Descriptors of the database files this process has flushed, by device and inode; never
+/// closed, so no lock SQLite holds on them is ever dropped (see the module docs).
+static DATABASE_FILES: LazyLock<std::sync::Mutex<HashMap<(u64, u64), Arc<File>>>> =
+    LazyLock::new(Default::default);
+
+/// `fdatasync` of the database file at `path`, on a blocking thread, through the one
+/// descriptor this process keeps open for it.
+pub(crate) async fn flush_database_file(path: PathBuf) -> Result<(), StoreError> {
+    blocking(move || {
+        let file = database_file(&path)?;
+        file.sync_data()
+    })
+    .await
+}
+
+/// The process's descriptor for the database file at `path`, opened on first use.
+fn database_file(path: &Path) -> std::io::Result<Arc<File>> {
+    let metadata = std::fs::metadata(path)?;
+    let key = (metadata.dev(), metadata.ino());
+    let mut files = DATABASE_FILES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(file) = files.get(&key) {
+        return Ok(file.clone());
+    }
+    let file = Arc::new(File::open(path)?);
+    let opened = file.metadata()?;
+    files.insert((opened.dev(), opened.ino()), file.clone());
+    Ok(file)
 }
 
 /// Runs a file operation where it may block, as a [`StoreError::Flush`] if it fails.
-async fn on_blocking_thread(
-    io: impl FnOnce() -> std::io::Result<()> + Send + 'static,
-) -> Result<(), StoreError> {
+async fn blocking<T: Send + 'static>(
+    io: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(io)
         .await
         .map_err(|e| StoreError::Flush(std::io::Error::other(e)))?
         .map_err(StoreError::Flush)
 }
 
-/// `fdatasync` of the WAL file, and of its directory the first time.
-fn flush(wal: &std::path::Path, directory: bool) -> std::io::Result<()> {
-    std::fs::File::open(wal)?.sync_data()?;
+/// `fdatasync` of the WAL through `file`, once it is checked to be the WAL at `path`, and of
+/// its directory the first time.
+fn flush(file: &File, path: &Path, directory: bool) -> std::io::Result<()> {
+    same_file(file, path)?;
+    file.sync_data()?;
     if directory {
-        let parent = match wal.parent() {
+        let parent = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => std::path::Path::new("."),
+            _ => Path::new("."),
         };
-        std::fs::File::open(parent)?.sync_all()?;
+        // A directory holds no SQLite lock: opening and closing it is safe.
+        File::open(parent)?.sync_all()?;
     }
     Ok(())
+}
+
+/// Fails unless `file` is the file at `path` (a deleted and recreated WAL is another file,
+/// and flushing the old one would make nothing durable).
+fn same_file(file: &File, path: &Path) -> std::io::Result<()> {
+    let held = file.metadata()?;
+    let current = std::fs::metadata(path)?;
+    if (held.dev(), held.ino()) == (current.dev(), current.ino()) {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "{} was deleted and recreated by another process",
+            path.display()
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +233,74 @@ mod tests {
         let sync = WalSync::new(Some(dir.path().join("absent.db")));
         let ticket = sync.committed();
         assert!(matches!(sync.sync(ticket).await, Err(StoreError::Flush(_))));
+    }
+
+    #[tokio::test]
+    async fn a_wal_deleted_and_recreated_is_an_error_not_a_flush_of_the_old_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let wal = dir.path().join("t.db-wal");
+        std::fs::write(&wal, b"frames").expect("wal");
+        let sync = WalSync::new(Some(dir.path().join("t.db")));
+        sync.sync(sync.committed()).await.expect("flush");
+        sync.check().await.expect("the same file");
+
+        std::fs::remove_file(&wal).expect("delete");
+        std::fs::write(&wal, b"another").expect("recreate");
+        assert!(matches!(
+            sync.sync(sync.committed()).await,
+            Err(StoreError::Flush(_))
+        ));
+        assert!(matches!(sync.check().await, Err(StoreError::Flush(_))));
+    }
+
+    #[tokio::test]
+    async fn flushing_the_database_file_keeps_sqlites_locks() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("locked.db");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        // In WAL mode an open connection holds a shared POSIX lock on the database file.
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("open");
+        sqlx::query("CREATE TABLE t (x)")
+            .execute(&mut conn)
+            .await
+            .expect("write");
+        let inode = std::fs::metadata(&path).expect("stat").ino();
+        let before = posix_locks_on(inode);
+        assert!(before > 0, "SQLite holds a lock on the database file");
+
+        for _ in 0..3 {
+            flush_database_file(path.clone()).await.expect("flush");
+        }
+        assert_eq!(
+            posix_locks_on(inode),
+            before,
+            "the flush dropped SQLite's locks"
+        );
+        conn.close().await.expect("close");
+    }
+
+    /// POSIX locks this process holds on the file with `inode`, from `/proc/locks`.
+    fn posix_locks_on(inode: u64) -> usize {
+        let pid = std::process::id().to_string();
+        let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks");
+        locks
+            .lines()
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.get(1) == Some(&"POSIX")
+                    && fields.get(4) == Some(&pid.as_str())
+                    && fields
+                        .get(5)
+                        .and_then(|id| id.rsplit(':').next())
+                        .is_some_and(|ino| ino == inode.to_string())
+            })
+            .count()
     }
 
     #[tokio::test]

@@ -10,13 +10,17 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// 200 when the database answers a query, else 503.
+/// 200 when the event log can take durable appends, else 503 (see
+/// `EventStore::check_writable`): a load balancer stops sending webhooks that would fail.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.db.ping().await {
+    match state.store.check_writable().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(error) => {
             tracing::warn!(%error, "database not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database cannot be written",
+            )
         }
     }
 }

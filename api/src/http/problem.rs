@@ -66,6 +66,16 @@ impl ApiError {
         )
     }
 
+    /// 503 with `Retry-After`: the event log could not record the request (nothing of it was
+    /// written); the same request later may succeed. Logs `cause`, tells the client nothing of it.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "recording failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the event log cannot record this now and nothing of it was recorded; retry later",
+        )
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -82,10 +92,24 @@ impl IntoResponse for ApiError {
             errors: self.errors.as_ref(),
         };
         let mut response = (self.status, Json(body)).into_response();
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
         response
     }
+}
+
+/// The answer to a handler that panicked (see the router's `CatchPanicLayer`).
+pub fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string());
+    ApiError::internal(format_args!("handler panicked: {message}")).into_response()
 }

@@ -11,7 +11,7 @@ use healthscore_domain::crm_object::commands_for;
 use healthscore_domain::hubspot::{SignedRequest, WebhookEvent, parse_delivery, verify};
 use healthscore_domain::ids::PortalId;
 use healthscore_projections::NewEvent;
-use healthscore_projections::recorder::Message;
+use healthscore_projections::recorder::{Message, RecordError};
 use serde::Serialize;
 
 use super::AppState;
@@ -63,7 +63,7 @@ pub async fn receive(
         .recorder
         .record(messages)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(record_failed)?;
     tracing::debug!(
         events = events.len(),
         recorded = recorded.events,
@@ -77,6 +77,15 @@ pub async fn receive(
             recorded: recorded.events,
         }),
     ))
+}
+
+/// A store that failed or a recorder shutting down is HubSpot's cue to retry later (503);
+/// a command its aggregate refuses is a defect here (500).
+fn record_failed(error: RecordError) -> ApiError {
+    match error {
+        RecordError::Store(_) | RecordError::Stopped => ApiError::unavailable(error),
+        RecordError::Domain(_) => ApiError::internal(error),
+    }
 }
 
 /// The URL HubSpot called: `HEALTHSCORE_PUBLIC_URL` + path and query, else `http://` + Host.

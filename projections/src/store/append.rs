@@ -13,7 +13,7 @@ use crate::error::{StoreError, classify_insert};
 /// means a new statement to prepare), and 10 binds a row stays under both backends' limits.
 const ROWS_PER_INSERT: usize = 256;
 /// Serialises appenders across every PostgreSQL session so positions commit in order.
-const APPEND_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"
+pub(crate) const APPEND_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"
 
 /// The NOTIFY channel other instances LISTEN on to learn of new events.
 pub const EVENTS_CHANNEL: &str = "healthscore_events";
@@ -137,8 +137,15 @@ impl Committed<'_> {
     /// Waits until the append survives a power cut; returns its last position and wakes this
     /// process's followers.
     pub async fn durable(self) -> Result<i64, StoreError> {
-        if let (Some(ticket), Db::Sqlite { wal, .. }) = (self.ticket, &self.store.db) {
-            wal.sync(ticket).await?;
+        match (self.ticket, &self.store.db) {
+            (Some(ticket), Db::Sqlite { wal, .. }) => {
+                let flushed = wal.sync(ticket).await;
+                self.store.note_write(&flushed);
+                flushed?;
+            }
+            (_, Db::Postgres(_)) => self.store.note_write(&Ok::<_, StoreError>(())),
+            // An empty batch wrote nothing: it proves nothing either way.
+            (None, Db::Sqlite { .. }) => {}
         }
         let last = self.last;
         self.store.appended.send_if_modified(|seen| {
@@ -166,6 +173,14 @@ impl EventStore {
     /// writer can take the next batch while the disk catches up; answer whoever waits for it
     /// only after [`Committed::durable`].
     pub async fn commit(&self, batch: &AppendBatch) -> Result<Committed<'_>, StoreError> {
+        let committed = self.commit_unrecorded(batch).await;
+        if committed.is_err() {
+            self.note_write(&committed);
+        }
+        committed
+    }
+
+    async fn commit_unrecorded(&self, batch: &AppendBatch) -> Result<Committed<'_>, StoreError> {
         if batch.events.is_empty() && batch.dedup_keys.is_empty() && batch.erase_streams.is_empty()
         {
             return Ok(Committed {

@@ -6,6 +6,7 @@
 //! position N never later finds a committed event below N.
 
 mod append;
+pub(crate) use append::APPEND_LOCK_KEY;
 pub use append::{Committed, EVENTS_CHANNEL};
 mod cqrs;
 mod read;
@@ -13,9 +14,12 @@ pub use read::CrmPage;
 
 pub use cqrs::EventRepository;
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
 use crate::db::Db;
+use crate::error::StoreError;
 
 /// An event about to be appended.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,13 +80,51 @@ impl AppendBatch {
 pub struct EventStore {
     db: Db,
     appended: watch::Sender<i64>,
+    /// Why the last append failed, until one succeeds (a lost race does not count): readiness
+    /// answers 503 meanwhile, unless a probe finds the database writable again.
+    failed_write: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl EventStore {
     /// An event store over `db`. Appends through it wake [`EventStore::subscribe`]rs in this process.
     pub fn new(db: Db) -> Self {
         let (appended, _) = watch::channel(0);
-        Self { db, appended }
+        Self {
+            db,
+            appended,
+            failed_write: Arc::default(),
+        }
+    }
+
+    /// Fails when appends cannot be made durable now: the last one failed and a probe write
+    /// fails too, or the database cannot take writes (see [`Db::check_writable`]).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let failed = self.failed_write().clone();
+        if failed.is_some() {
+            self.db.probe_write().await?;
+            self.note_write(&Ok(()));
+        }
+        self.db.check_writable().await
+    }
+
+    /// Remembers how an append ended, for [`EventStore::check_writable`].
+    pub(crate) fn note_write<T>(&self, outcome: &Result<T, StoreError>) {
+        match outcome {
+            Ok(_) => {
+                let mut failed = self.failed_write();
+                if failed.is_some() {
+                    *failed = None;
+                }
+            }
+            Err(error) if error.is_retryable() => {}
+            Err(error) => *self.failed_write() = Some(error.to_string()),
+        }
+    }
+
+    fn failed_write(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.failed_write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The database behind the log.

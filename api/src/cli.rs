@@ -90,6 +90,25 @@ pub struct ServeArgs {
     /// How often an incremental HubSpot sync runs when a token is set: 90s, 5m, 1h.
     #[arg(long, env = "HUBSPOT_SYNC_INTERVAL", default_value = "5m", value_parser = crate::workers::parse_interval)]
     pub sync_interval: std::time::Duration,
+    /// Connections served at once (lowered to fit the open-files limit); more are answered 503.
+    #[arg(long, env = "HEALTHSCORE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, or idle between requests on a
+    /// keep-alive connection, before it is closed: 10s, 1m.
+    #[arg(long, env = "HEALTHSCORE_HEADER_TIMEOUT", default_value = "10s", value_parser = crate::workers::parse_interval)]
+    pub header_timeout: std::time::Duration,
+}
+
+impl ServeArgs {
+    /// The connection limits these options ask for, within the descriptor limit.
+    pub fn connection_limits(&self) -> http::server::ConnectionLimits {
+        http::server::ConnectionLimits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+            ..Default::default()
+        }
+        .within_descriptor_limit()
+    }
 }
 
 /// Webhook verification.
@@ -173,10 +192,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let workers =
         Workers::start(&state, args.rescore_interval).with_sync(&state, args.sync_interval);
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    http::server::serve(
+        listener,
+        http::router(state),
+        args.connection_limits(),
+        shutdown_signal(),
+    )
+    .await
+    .context("serving HTTP")?;
     workers.stop().await;
     db.close().await;
     tracing::info!("stopped");

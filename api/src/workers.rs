@@ -90,11 +90,12 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{text:?} is not a duration like 90s, 10m or 1h"))?;
     let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
         _ => return Err(format!("{text:?} is not a duration like 90s, 10m or 1h")),
-    };
+    }
+    .ok_or_else(|| format!("{text:?} is too long a duration"))?;
     if seconds == 0 {
         Err("the interval must be positive".into())
     } else {

@@ -419,6 +419,21 @@ async fn current_scores_are_listed_filtered_and_paged(t: TestDb) {
         400,
         "a name cursor is not read as a score cursor"
     );
+    // Out-of-range score bounds are refused by name, not multiplied into an overflow.
+    for bad in [
+        "min_score=7922816251426433759354395034",
+        "max_score=7922816251426433759354395034",
+        "min_score=-1",
+        "max_score=100.01",
+    ] {
+        let refused = server.get(&format!("/customers?{bad}"), &key).await;
+        assert_eq!(refused.status(), 400, "{bad}");
+        let problem: Value = refused.json().await.expect("json");
+        let field = bad.split('=').next().expect("name");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem:#}");
+    }
+    let in_range = server.get("/customers?min_score=0&max_score=100", &key).await;
+    assert_eq!(in_range.status(), 200);
     let not_a_number = server.get("/customers?limit=many", &key).await;
     assert_eq!(not_a_number.status(), 400);
     assert_eq!(

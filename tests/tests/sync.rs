@@ -339,6 +339,11 @@ async fn post_sync_starts_a_run_that_can_be_followed(t: TestDb) {
         403,
         "a key of another portal cannot sync this token's portal"
     );
+    let problem = refused.text().await.expect("body");
+    assert!(
+        !problem.contains(&portal.to_string()),
+        "the refusal does not name the token's portal: {problem}"
+    );
 
     let accepted = server
         .client

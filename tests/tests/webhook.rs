@@ -182,6 +182,22 @@ async fn malformed_oversized_and_unconfigured_requests_get_clear_errors(t: TestD
     assert!(huge.len() > 1024 * 1024);
     assert_eq!(server.deliver(&huge).await.status(), 413);
 
+    // Small enough for the body limit, but more events than HubSpot sends in one request.
+    let crowded = Value::Array(
+        (0..101)
+            .map(|n| property(9, 500 + n, 2_000, "lifecyclestage", "lead"))
+            .collect(),
+    );
+    let refused = server.deliver(&crowded.to_string()).await;
+    assert_eq!(refused.status(), 400);
+    let problem: Value = refused.json().await.expect("json");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("at most 100")
+    );
+
     let unconfigured = TestServer::start_with(t.db.clone(), Default::default()).await;
     let response = unconfigured.deliver("[]").await;
     assert_eq!(response.status(), 503);
@@ -397,3 +413,26 @@ on_both_backends!(
     associations_land_on_both_ends_and_merges_mark_the_merged,
     a_privacy_deletion_erases_the_email_from_the_stored_events,
 );
+
+/// The WAL deleted under a running server (what another process does once the server's locks
+/// are gone): the flush cannot make a commit durable, so HubSpot is told to retry (503, never
+/// 500 or 2xx) and readiness fails until the database is sound again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_wal_deleted_under_the_server_answers_503_not_2xx() {
+    let t = TestDb::sqlite().await;
+    let server = TestServer::start(t.db.clone()).await;
+    let first = json!([property(1, 101, 1_000, "lifecyclestage", "lead")]);
+    assert_eq!(server.deliver(&first.to_string()).await.status(), 200);
+    let ready = server.client.get(format!("{}/readyz", server.base)).send().await;
+    assert_eq!(ready.expect("readyz").status(), 200);
+
+    let path = t.url.strip_prefix("sqlite://").expect("a file");
+    std::fs::remove_file(format!("{path}-wal")).expect("delete the WAL");
+
+    let second = json!([property(2, 102, 2_000, "lifecyclestage", "lead")]);
+    let refused = server.deliver(&second.to_string()).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let ready = server.client.get(format!("{}/readyz", server.base)).send().await;
+    assert_eq!(ready.expect("readyz").status(), 503);
+}

@@ -22,10 +22,10 @@ pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server =
-        tokio::spawn(
-            async move { axum::serve(listener, router(AppState::new(db, settings))).await },
-        );
+    let server = tokio::spawn(crate::http::server::serve_until_dropped(
+        listener,
+        router(AppState::new(db, settings)),
+    ));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.senders)
         .build()?;

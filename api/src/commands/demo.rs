@@ -99,11 +99,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
     )
     .with_sync(client);
     let workers = Workers::start(&state, Duration::from_secs(600));
-    let server = tokio::spawn(
-        axum::serve(listener, http::router(state.clone()))
-            .with_graceful_shutdown(shutdown_signal())
-            .into_future(),
-    );
+    let server = tokio::spawn(http::server::serve(
+        listener,
+        http::router(state.clone()),
+        http::server::ConnectionLimits::default().within_descriptor_limit(),
+        shutdown_signal(),
+    ));
 
     let syncer = state.syncer.clone().context("sync is configured")?;
     println!("full sync from the fake HubSpot (paced at 100 requests per 10 s, as HubSpot is)...");

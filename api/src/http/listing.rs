@@ -30,8 +30,17 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-fn tenths(score: Decimal) -> i64 {
-    (score * Decimal::TEN).round().to_i64().unwrap_or_default()
+/// A score bound in tenths; 400 naming `field` unless it is a score (0 to 100).
+fn tenths(field: &str, score: Option<Decimal>) -> Result<Option<i64>, ApiError> {
+    let Some(score) = score else { return Ok(None) };
+    if score < Decimal::ZERO || score > Decimal::ONE_HUNDRED {
+        return Err(
+            ApiError::bad_request(format!("{field} must be a score from 0 to 100"))
+                .with_errors(json!([{ "field": field, "message": "must be from 0 to 100" }])),
+        );
+    }
+    // In range, so neither the product nor the conversion can overflow.
+    Ok((score * Decimal::TEN).round().to_i64())
 }
 
 /// The score of a row as a JSON number with one decimal.
@@ -61,8 +70,8 @@ fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
     Ok(ListFilter {
         band: one_of("band", &query.band, &["healthy", "at_risk", "critical"])?,
         status: one_of("status", &query.status, &["scored", "insufficient_data"])?,
-        min_tenths: query.min_score.map(tenths),
-        max_tenths: query.max_score.map(tenths),
+        min_tenths: tenths("min_score", query.min_score)?,
+        max_tenths: tenths("max_score", query.max_score)?,
         sort,
         limit: query.limit.unwrap_or(50).clamp(1, 500),
         after,

@@ -9,6 +9,7 @@ pub mod preview;
 pub mod problem;
 pub mod query;
 pub mod scores;
+pub mod server;
 pub mod sync;
 pub mod webhook;
 
@@ -21,6 +22,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use healthscore_projections::recorder::Recorder;
 use healthscore_projections::{Db, EventStore};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -123,6 +125,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/runs/{id}", get(sync::run))
         .merge(webhooks)
         .with_state(state)
+        // The last line of defence: a panic in a handler is a 500 problem, not a dropped
+        // connection (and the panic is logged with the request's trace).
+        .layer(CatchPanicLayer::custom(problem::panicked))
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

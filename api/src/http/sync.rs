@@ -27,7 +27,11 @@ fn refused(error: SyncError) -> ApiError {
             StatusCode::CONFLICT,
             format!("a sync of this portal is already running: /sync/runs/{run_id}"),
         ),
-        SyncError::OtherPortal { .. } => ApiError::new(StatusCode::FORBIDDEN, error.to_string()),
+        // Which portal the token is for is that portal's business, not the caller's.
+        SyncError::OtherPortal { .. } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the configured HubSpot token is for another portal than this key's",
+        ),
         SyncError::HubSpot(error) => ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()),
         other => ApiError::internal(other),
     }

@@ -10,5 +10,6 @@ pub use signature::{
     SignatureError, SignatureVersion, SignedRequest, sign_v1, sign_v2, sign_v3, verify,
 };
 pub use webhook::{
-    Change, CrmObjectType, DeliveryError, ObjectTarget, WebhookEvent, parse_delivery,
+    Change, CrmObjectType, DeliveryError, MAX_DELIVERY_EVENTS, ObjectTarget, WebhookEvent,
+    parse_delivery,
 };

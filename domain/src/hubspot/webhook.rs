@@ -153,6 +153,10 @@ pub enum DeliveryError {
     /// The body is JSON but not an array.
     #[error("webhook body is not a JSON array")]
     NotArray,
+    /// More events than HubSpot ever sends in one request (one request must not hold the
+    /// writer for long).
+    #[error("a webhook delivery holds at most {MAX_DELIVERY_EVENTS} events, this one {0}")]
+    TooManyEvents(usize),
     /// An element of the array is not an object.
     #[error("webhook event {index} is not a JSON object")]
     NotObject {
@@ -177,11 +181,15 @@ pub enum DeliveryError {
     },
 }
 
-/// Parses a delivery body: a JSON array of event objects, of any length.
+/// The most events HubSpot sends in one webhook request.
+pub const MAX_DELIVERY_EVENTS: usize = 100;
+
+/// Parses a delivery body: a JSON array of at most [`MAX_DELIVERY_EVENTS`] event objects.
 ///
 /// # Errors
 ///
-/// A [`DeliveryError`] naming the first problem: not JSON, not an array, an element that is
+/// A [`DeliveryError`] naming the first problem: not JSON, not an array, more than
+/// [`MAX_DELIVERY_EVENTS`] elements, an element that is
 /// not an object, or an element without a valid `portalId`, `occurredAt` or type. Handled
 /// types must also carry the fields their [`Change`] needs; unhandled ones need nothing more.
 pub fn parse_delivery(body: &[u8]) -> Result<Vec<WebhookEvent>, DeliveryError> {
@@ -190,6 +198,9 @@ pub fn parse_delivery(body: &[u8]) -> Result<Vec<WebhookEvent>, DeliveryError> {
     let Value::Array(elements) = value else {
         return Err(DeliveryError::NotArray);
     };
+    if elements.len() > MAX_DELIVERY_EVENTS {
+        return Err(DeliveryError::TooManyEvents(elements.len()));
+    }
     elements
         .into_iter()
         .enumerate()

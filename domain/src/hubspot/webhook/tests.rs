@@ -220,3 +220,23 @@ fn privacy_deletion_is_its_own_change() {
         Change::Unhandled
     );
 }
+
+#[test]
+fn a_delivery_holds_at_most_a_hundred_events() {
+    let delivery = |n: usize| {
+        let events: Vec<Value> = (0..n)
+            .map(|_| event("contact.creation", json!({})))
+            .collect();
+        Value::Array(events).to_string()
+    };
+    assert_eq!(
+        parse_delivery(delivery(MAX_DELIVERY_EVENTS).as_bytes())
+            .unwrap()
+            .len(),
+        100
+    );
+    assert!(matches!(
+        parse_delivery(delivery(MAX_DELIVERY_EVENTS + 1).as_bytes()),
+        Err(DeliveryError::TooManyEvents(101))
+    ));
+}

@@ -82,7 +82,10 @@ fn healthz(address: &str) -> Option<String> {
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         .ok()?;
-    read_to_close(&mut stream)?.lines().next().map(str::to_owned)
+    read_to_close(&mut stream)?
+        .lines()
+        .next()
+        .map(str::to_owned)
 }
 
 #[test]
@@ -138,8 +141,5 @@ fn headers_sent_a_byte_at_a_time_do_not_hold_a_connection() {
         }
     }
     assert!(closed, "the slow client was never cut off");
-    assert_eq!(
-        healthz(&server.address).as_deref(),
-        Some("HTTP/1.1 200 OK")
-    );
+    assert_eq!(healthz(&server.address).as_deref(), Some("HTTP/1.1 200 OK"));
 }

@@ -432,7 +432,9 @@ async fn current_scores_are_listed_filtered_and_paged(t: TestDb) {
         let field = bad.split('=').next().expect("name");
         assert_eq!(problem["errors"][0]["field"], field, "{problem:#}");
     }
-    let in_range = server.get("/customers?min_score=0&max_score=100", &key).await;
+    let in_range = server
+        .get("/customers?min_score=0&max_score=100", &key)
+        .await;
     assert_eq!(in_range.status(), 200);
     let not_a_number = server.get("/customers?limit=many", &key).await;
     assert_eq!(not_a_number.status(), 400);

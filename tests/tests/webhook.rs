@@ -423,7 +423,11 @@ async fn sqlite_a_wal_deleted_under_the_server_answers_503_not_2xx() {
     let server = TestServer::start(t.db.clone()).await;
     let first = json!([property(1, 101, 1_000, "lifecyclestage", "lead")]);
     assert_eq!(server.deliver(&first.to_string()).await.status(), 200);
-    let ready = server.client.get(format!("{}/readyz", server.base)).send().await;
+    let ready = server
+        .client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await;
     assert_eq!(ready.expect("readyz").status(), 200);
 
     let path = t.url.strip_prefix("sqlite://").expect("a file");
@@ -433,6 +437,10 @@ async fn sqlite_a_wal_deleted_under_the_server_answers_503_not_2xx() {
     let refused = server.deliver(&second.to_string()).await;
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
-    let ready = server.client.get(format!("{}/readyz", server.base)).send().await;
+    let ready = server
+        .client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await;
     assert_eq!(ready.expect("readyz").status(), 503);
 }

@@ -36,7 +36,10 @@ pub(super) async fn run(args: LagArgs) -> anyhow::Result<()> {
     let workers = Workers::start(&state, Duration::from_secs(600));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(crate::http::server::serve_until_dropped(listener, router(state)));
+    let server = tokio::spawn(crate::http::server::serve_until_dropped(
+        listener,
+        router(state),
+    ));
     let client = reqwest::Client::new();
     let key = api_keys::create(&db, PortalId(1), "bench").await?.key;
     post_delivery(

@@ -174,7 +174,10 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
     // Latency under concurrent load through the real HTTP server.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(crate::http::server::serve_until_dropped(listener, router(state)));
+    let server = tokio::spawn(crate::http::server::serve_until_dropped(
+        listener,
+        router(state),
+    ));
     let key = Arc::new(api_keys::create(&db, portal, "bench").await?.key);
     let customers_scored = healthscore_projections::scoring::materialized::all(&db, portal).await?;
     let ids: Arc<Vec<u64>> = Arc::new(customers_scored.iter().map(|r| r.customer_id).collect());

@@ -145,15 +145,18 @@ impl PortalObjects {
         deal_value_total(&deals)
     }
 
-    /// R(t): the median of V(x) > 0 over every customer of the portal at `at`. A portal-wide
-    /// pass, so it is cached: one value for every time after the latest fact, and the past
-    /// times asked for, until the next fact arrives.
+    /// R(t): the median of V(x) > 0 over every customer of the portal at `at`. After the latest
+    /// fact it comes from the customers' cached current values (see `values`), once per fact;
+    /// for a past time it is a portal-wide pass, cached per time until the next fact.
     pub fn median_at(&self, at: DateTime<Utc>) -> Option<Decimal> {
         let t = at.timestamp_millis();
         if t >= self.latest_occurred_at {
-            return *self
-                .current_median
-                .get_or_init(|| self.compute_median_at(at));
+            return *self.current_median.get_or_init(|| {
+                self.current_values
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .median(self)
+            });
         }
         let cached = self
             .past_medians
@@ -176,7 +179,8 @@ impl PortalObjects {
         median
     }
 
-    fn compute_median_at(&self, at: DateTime<Utc>) -> Option<Decimal> {
+    /// R(t) by a portal-wide pass (what the cached current median must always equal).
+    pub fn compute_median_at(&self, at: DateTime<Utc>) -> Option<Decimal> {
         let t = at.timestamp_millis();
         let values: Vec<Decimal> = self
             .customers_at(t)

@@ -11,6 +11,8 @@ use healthscore_domain::crm_object::{CrmObjectEvent, ERASED_VALUE, ObjectState};
 use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
 use healthscore_domain::scoring::{Properties, SharedProperties};
 
+use super::values::CurrentValues;
+
 /// A state's property values as scoring reads them.
 fn properties(state: &ObjectState) -> Properties {
     state
@@ -107,6 +109,8 @@ pub struct PortalObjects {
     pub(super) current_median: std::sync::OnceLock<Option<rust_decimal::Decimal>>,
     /// R(t) of past times asked for (histories), until the next fact.
     pub(super) past_medians: std::sync::Mutex<HashMap<i64, Option<rust_decimal::Decimal>>>,
+    /// V(c) of the current customers, kept up to date for the current median.
+    pub(super) current_values: std::sync::Mutex<CurrentValues>,
 }
 
 impl Clone for PortalObjects {
@@ -167,6 +171,11 @@ impl ScoringIndex {
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clear();
+            portal
+                .current_values
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .touch((object.object_type, object.id));
             portal
                 .objects
                 .entry((object.object_type, object.id))

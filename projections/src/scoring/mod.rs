@@ -5,3 +5,4 @@ pub mod facts;
 pub mod index;
 pub mod materialized;
 pub mod service;
+mod values;

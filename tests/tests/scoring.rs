@@ -311,6 +311,82 @@ async fn configuration_versions_etags_and_validation(t: TestDb) {
         .await
         .expect("json");
     assert_eq!(versions["versions"].as_array().expect("versions").len(), 2);
+
+    // Another instance on the same database updates the configuration: this one's cached
+    // configuration does not hide it.
+    let other = TestServer::start(t.db.clone()).await;
+    for weights in [
+        json!({"deal_value": 100}),
+        json!({"activity_frequency": 100}),
+    ] {
+        let updated = other
+            .client
+            .put(format!("{}/scoring/config", other.base))
+            .bearer_auth(&key)
+            .json(&json!({ "weights": weights }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(updated.status(), 200);
+    }
+    let seen = server.get("/scoring/config", &key).await;
+    assert_eq!(
+        seen.headers()["etag"],
+        "\"4\"",
+        "the other instance's update is seen"
+    );
+
+    // The versions list is paged, oldest first.
+    let first: Value = server
+        .get("/scoring/config/versions?limit=3", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let numbers = |page: &Value| -> Vec<u64> {
+        page["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .filter_map(|v| v["version"].as_u64())
+            .collect()
+    };
+    assert_eq!(
+        (numbers(&first), first["next_after"].clone()),
+        (vec![1, 2, 3], json!(3))
+    );
+    let rest: Value = server
+        .get("/scoring/config/versions?after=3&limit=3", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (numbers(&rest), rest["next_after"].clone()),
+        (vec![4], Value::Null)
+    );
+    assert_eq!(
+        server
+            .get("/scoring/config/versions?limit=1000", &key)
+            .await
+            .status(),
+        400
+    );
+
+    // A configuration document is bounded.
+    let padding = "x".repeat(70 * 1024);
+    let huge = server
+        .client
+        .put(&url)
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"weights": {{"lifecycle_stage": 100}}, "pad": "{padding}"}}"#
+        ))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(huge.status(), 413);
 }
 
 async fn current_scores_are_listed_filtered_and_paged(t: TestDb) {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::Portal;
 use super::problem::ApiError;
+use super::query::ApiQuery;
 use crate::scoring::configs::UpdateError;
 
 fn with_etag(version: u32, body: Value) -> Response {
@@ -37,19 +38,53 @@ pub async fn get(
     ))
 }
 
-/// Every version, oldest first.
+/// The largest configuration document accepted (`PUT /scoring/config`, `POST /scoring/preview`):
+/// far above any real one, small enough that every version stays cheap to keep and list.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Versions listed per page unless `limit` says otherwise, and at most.
+const DEFAULT_VERSIONS_PAGE: usize = 20;
+const MAX_VERSIONS_PAGE: usize = 100;
+
+/// `?after=&limit=`: the versions after version `after`, oldest first.
+#[derive(Debug, serde::Deserialize)]
+pub struct VersionsQuery {
+    after: Option<u32>,
+    limit: Option<usize>,
+}
+
+/// A page of versions, oldest first; `next_after` continues the list when more remain.
 pub async fn versions(
     State(state): State<AppState>,
     Portal(portal): Portal,
+    ApiQuery(query): ApiQuery<VersionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_VERSIONS_PAGE);
+    if !(1..=MAX_VERSIONS_PAGE).contains(&limit) {
+        return Err(
+            ApiError::bad_request(format!("limit must be from 1 to {MAX_VERSIONS_PAGE}"))
+                .with_errors(json!([{"field": "limit", "message": "out of range"}])),
+        );
+    }
     let configs = state
         .configs
         .load(portal)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(
-        json!({"current_version": configs.current_version(), "versions": configs.versions()}),
-    ))
+    let after = query.after.unwrap_or(0);
+    let mut page: Vec<_> = configs
+        .versions()
+        .into_iter()
+        .filter(|v| v.version > after)
+        .take(limit + 1)
+        .collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next_after = more.then(|| page.last().map(|v| v.version)).flatten();
+    Ok(Json(json!({
+        "current_version": configs.current_version(),
+        "versions": page,
+        "next_after": next_after,
+    })))
 }
 
 /// Accepts a new version (422 naming each bad field; 412 when `If-Match` is stale).

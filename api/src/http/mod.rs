@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler as _;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use healthscore_projections::recorder::Recorder;
@@ -116,9 +117,16 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}/score", get(scores::score))
         .route("/customers/{id}/score/history", get(scores::history))
         .route("/scores/summary", get(listing::summary))
-        .route("/scoring/config", get(config::get).put(config::put))
+        .route(
+            "/scoring/config",
+            get(config::get)
+                .put(config::put.layer(DefaultBodyLimit::max(config::MAX_CONFIG_BYTES))),
+        )
         .route("/scoring/config/versions", get(config::versions))
-        .route("/scoring/preview", post(preview::preview))
+        .route(
+            "/scoring/preview",
+            post(preview::preview.layer(DefaultBodyLimit::max(config::MAX_CONFIG_BYTES))),
+        )
         .route("/companies/{id}", get(objects::company))
         .route("/deals/{id}", get(objects::deal))
         .route("/sync", post(sync::start))

@@ -1,7 +1,12 @@
 //! Each portal's scoring configuration: a cqrs-es aggregate on our event log, one stream per
 //! portal (`{portal}/scoring_config`). Version 1 is the defaults and needs no event.
+//!
+//! Every score request needs its portal's configuration, so the aggregate is cached per portal
+//! with the stream's last sequence: a load costs one index probe for that sequence, and the
+//! stream is replayed only when it has grown (an update here or on another instance).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::PersistedEventStore;
@@ -33,6 +38,9 @@ pub enum UpdateError {
 pub struct Configs {
     cqrs: CqrsFramework<PortalScoringConfig, Store>,
     store: Store,
+    events: EventStore,
+    /// Each portal's configuration as of its stream's last sequence.
+    cache: Mutex<HashMap<PortalId, (i64, Arc<PortalScoringConfig>)>>,
 }
 
 impl std::fmt::Debug for Configs {
@@ -56,17 +64,43 @@ impl Configs {
                 (),
             ),
             store: PersistedEventStore::new_event_store(repository),
+            events: store.clone(),
+            cache: Mutex::default(),
         }
     }
 
-    /// Every version of `portal`'s configuration.
-    pub async fn load(&self, portal: PortalId) -> Result<PortalScoringConfig, String> {
-        let context = self
-            .store
-            .load_aggregate(&stream_id(portal))
+    /// Every version of `portal`'s configuration (cached; see the module docs).
+    pub async fn load(&self, portal: PortalId) -> Result<Arc<PortalScoringConfig>, String> {
+        let stream = stream_id(portal);
+        let sequence = self
+            .events
+            .stream_version(&stream)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(context.aggregate)
+        if let Some((cached, config)) = self.cached().get(&portal)
+            && *cached == sequence
+        {
+            return Ok(Arc::clone(config));
+        }
+        let context = self
+            .store
+            .load_aggregate(&stream)
+            .await
+            .map_err(|e| e.to_string())?;
+        let loaded = Arc::new(context.aggregate);
+        // A version that landed after the sequence was read may be in `loaded`: then the next
+        // load sees a newer sequence and replays again. Never the other way round.
+        self.cached()
+            .insert(portal, (sequence, Arc::clone(&loaded)));
+        Ok(loaded)
+    }
+
+    fn cached(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<PortalId, (i64, Arc<PortalScoringConfig>)>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Accepts a new version; returns its number.

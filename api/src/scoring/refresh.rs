@@ -31,6 +31,8 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 const RESCORE_CHUNK: usize = 10_000;
 /// The first chunk's size: its scoring is the one wait nothing overlaps.
 const FIRST_CHUNK: usize = 2_000;
+/// Customers scored under one hold of the index's read lock (about a millisecond of work).
+const LOCKED_SLICE: usize = 512;
 
 /// The refresh loop's dependencies.
 pub struct Refresher {
@@ -224,27 +226,31 @@ fn score_chunk(
     now: chrono::DateTime<Utc>,
 ) -> (Vec<ScoreRow>, Vec<u64>) {
     let now_ms = now.timestamp_millis();
-    scoring.with_portal(portal, |objects| {
-        let median = objects.median_at(now);
-        // Customers score independently: spread them over every core.
-        let scored: Vec<Result<ScoreRow, u64>> = ids
-            .par_iter()
-            .map(|&id| match objects.facts_at(id, now, config) {
-                Some(facts) => {
-                    let report = score_customer_without_detail(&facts, config, now, median);
-                    Ok(row_for(id, &facts.contact, &report, version, now_ms))
-                }
-                None => Err(id),
-            })
-            .collect();
-        let mut rows = Vec::with_capacity(scored.len());
-        let mut gone = Vec::new();
+    let median = scoring.with_portal(portal, |objects| objects.median_at(now));
+    let mut rows = Vec::with_capacity(ids.len());
+    let mut gone = Vec::new();
+    // The index's read lock is taken per slice, not for the whole chunk: a catch-up waiting
+    // for the write lock (and every request queued behind it) waits one slice at most.
+    for slice in ids.chunks(LOCKED_SLICE) {
+        let scored: Vec<Result<ScoreRow, u64>> = scoring.with_portal(portal, |objects| {
+            // Customers score independently: spread them over every core.
+            slice
+                .par_iter()
+                .map(|&id| match objects.facts_at(id, now, config) {
+                    Some(facts) => {
+                        let report = score_customer_without_detail(&facts, config, now, median);
+                        Ok(row_for(id, &facts.contact, &report, version, now_ms))
+                    }
+                    None => Err(id),
+                })
+                .collect()
+        });
         for outcome in scored {
             match outcome {
                 Ok(row) => rows.push(row),
                 Err(id) => gone.push(id),
             }
         }
-        (rows, gone)
-    })
+    }
+    (rows, gone)
 }

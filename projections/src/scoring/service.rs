@@ -49,10 +49,22 @@ impl ScoringService {
         }
     }
 
-    /// Applies every event appended since the last call; the objects they touch are kept for
+    /// Applies every event appended before the call; the objects they touch are kept for
     /// [`ScoringService::take_touched`].
+    ///
+    /// Cheap when there is nothing to do: it reads the head and compares. Callers that arrive
+    /// while another catch-up runs wait for it and are done if it reached their head; only
+    /// one of them reads further (so requests under a webhook flood do not take turns chasing
+    /// a head that keeps moving).
     pub async fn catch_up(&self) -> Result<(), StoreError> {
+        let target = self.store.head().await?;
+        if self.read(ScoringIndex::position) >= target {
+            return Ok(());
+        }
         let _single_flight = self.catching_up.lock().await;
+        if self.read(ScoringIndex::position) >= target {
+            return Ok(());
+        }
         // Every position up to the head is committed (commit order is position order), so the
         // index may skip to it after reading only the CRM-object events below it.
         let head = self.store.head().await?;

@@ -162,6 +162,19 @@ impl EventStore {
         })
     }
 
+    /// The last sequence of one stream (0 when it has no event); one probe of the
+    /// (stream_id, sequence) index.
+    pub async fn stream_version(&self, stream_id: &str) -> Result<i64, StoreError> {
+        on_reader!(self.db(), pool => {
+            let (last,): (Option<i64>,) =
+                sqlx::query_as("SELECT MAX(sequence) FROM events WHERE stream_id = $1")
+                    .bind(stream_id)
+                    .fetch_one(pool)
+                    .await?;
+            Ok(last.unwrap_or(0))
+        })
+    }
+
     /// The highest committed position (0 for an empty log).
     pub async fn head(&self) -> Result<i64, StoreError> {
         on_reader!(self.db(), pool => {

@@ -5,6 +5,7 @@ mod append;
 mod lag;
 mod portal;
 mod sync;
+mod under_load;
 mod webhooks;
 
 use clap::{Args, Subcommand};
@@ -67,6 +68,12 @@ pub struct PortalArgs {
     /// Requests per endpoint.
     #[arg(long, default_value_t = 20_000)]
     pub requests: usize,
+    /// Webhook events per second flowing during the score reads under load.
+    #[arg(long, default_value_t = 5_000)]
+    pub webhook_load: u64,
+    /// Concurrent score readers while webhooks flow.
+    #[arg(long, default_value_t = 50)]
+    pub clients_under_load: usize,
 }
 
 /// Options of `bench sync`.

@@ -14,7 +14,11 @@ use healthscore_projections::api_keys;
 use healthscore_projections::projector::Projector;
 use serde_json::json;
 
+use super::under_load::WebhookLoad;
+use super::webhooks::{PUBLIC_URL, SECRET};
 use super::{PortalArgs, bench_database, quantile};
+use crate::secret::Secret;
+use crate::workers::Workers;
 use crate::http::{AppState, WebhookSettings, router};
 use crate::hubspot::ObjectKind;
 use crate::scoring::bands::BandChanges;
@@ -78,7 +82,11 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
         now.timestamp_millis(),
     );
     let portal = PortalId(generated.portal_id);
-    let state = AppState::new(db.clone(), WebhookSettings::default());
+    let webhooks = WebhookSettings {
+        secrets: vec![Secret::new(SECRET)],
+        public_url: Some(PUBLIC_URL.to_string()),
+    };
+    let state = AppState::new(db.clone(), webhooks);
     line("backend", format!("{:?}", db.backend()));
     line(
         "portal",
@@ -176,7 +184,7 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(crate::http::server::serve_until_dropped(
         listener,
-        router(state),
+        router(state.clone()),
     ));
     let key = Arc::new(api_keys::create(&db, portal, "bench").await?.key);
     let customers_scored = healthscore_projections::scoring::materialized::all(&db, portal).await?;
@@ -204,9 +212,55 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
     )
     .await?;
     report("GET /customers (50 per page)", &list);
+
+    // Score reads while webhooks change the portal's contacts, with the workers `serve` runs
+    // (read-model projector, score refresher), after their first full refresh.
+    let workers = Workers::start(&state, Duration::from_secs(600));
+    let head = state.store.head().await?;
+    state
+        .scored_through
+        .subscribe()
+        .wait_for(|through| *through >= head)
+        .await?;
+    let contacts = Arc::clone(&ids);
+    let load = WebhookLoad::start(&client, &base, portal, contacts, args.webhook_load, 10);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let under_load = load_score_reads(&client, &base, &key, &ids, &args).await?;
+    let (webhook_rate, webhook_latencies) = load.stop().await?;
+    report(
+        &format!(
+            "GET .../score, {} clients, webhooks",
+            args.clients_under_load
+        ),
+        &under_load,
+    );
+    line(
+        "  webhooks meanwhile",
+        format!(
+            "{webhook_rate:.0} events/s (asked {}), p99 {:.1} ms",
+            args.webhook_load,
+            quantile(&webhook_latencies, 0.99)
+        ),
+    );
+    workers.stop().await;
     server.abort();
     db.close().await;
     Ok(())
+}
+
+/// Score reads of random customers by `clients_under_load` clients.
+async fn load_score_reads(
+    client: &reqwest::Client,
+    base: &str,
+    key: &Arc<String>,
+    ids: &Arc<Vec<u64>>,
+    args: &PortalArgs,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let ids = Arc::clone(ids);
+    load(client, base, key, args.clients_under_load, args.requests, move |i| {
+        format!("/customers/{}/score", ids[(i * 7919) % ids.len()])
+    })
+    .await
 }
 
 /// Latencies (ms, sorted) and wall time of `total` GETs from `clients` concurrent clients.

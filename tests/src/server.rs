@@ -67,7 +67,9 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let app = router(state.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            healthscore_api::http::server::serve_until_dropped(listener, app)
+                .await
+                .expect("serve");
         });
         let workers = Some(Workers::start(&state, std::time::Duration::from_secs(600)));
         TestServer {

@@ -373,6 +373,33 @@ async fn configuration_versions_etags_and_validation(t: TestDb) {
         400
     );
 
+    // Numbers are validated as written, not as f64.
+    let put_text = |text: &'static str| {
+        server
+            .client
+            .put(&url)
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(text)
+            .send()
+    };
+    let over = put_text(r#"{"weights": {"deal_value": 100.0000000000000000000000000001}}"#)
+        .await
+        .expect("send");
+    assert_eq!(over.status(), 422, "a hair over 100 is not 100");
+    let exact = put_text(
+        r#"{"weights": {"engagement_recency": 33.333333333333333333333333333,
+            "deal_momentum": 33.333333333333333333333333333,
+            "lifecycle_stage": 33.333333333333333333333333334}}"#,
+    )
+    .await
+    .expect("send");
+    assert_eq!(
+        exact.status(),
+        200,
+        "three 27-decimal thirds add up to exactly 100"
+    );
+
     // A configuration document is bounded.
     let padding = "x".repeat(70 * 1024);
     let huge = server

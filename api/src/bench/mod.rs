@@ -74,6 +74,9 @@ pub struct PortalArgs {
     /// Concurrent score readers while webhooks flow.
     #[arg(long, default_value_t = 50)]
     pub clients_under_load: usize,
+    /// How long the score readers run while webhooks flow, seconds.
+    #[arg(long, default_value_t = 20)]
+    pub seconds_under_load: u64,
 }
 
 /// Options of `bench sync`.

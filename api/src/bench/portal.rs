@@ -9,21 +9,22 @@ use std::time::{Duration, Instant};
 
 use healthscore_domain::crm_object::Snapshot;
 use healthscore_domain::ids::{ObjectRef, PortalId};
+use healthscore_domain::scoring::ConfigDocument;
 use healthscore_fixtures::generate::{CrmObject, ObjectType as FakeType, Portal};
 use healthscore_projections::api_keys;
 use healthscore_projections::projector::Projector;
 use serde_json::json;
 
-use super::under_load::WebhookLoad;
+use super::under_load::{WebhookLoad, read_scores};
 use super::webhooks::{PUBLIC_URL, SECRET};
 use super::{PortalArgs, bench_database, quantile};
-use crate::secret::Secret;
-use crate::workers::Workers;
 use crate::http::{AppState, WebhookSettings, router};
 use crate::hubspot::ObjectKind;
 use crate::scoring::bands::BandChanges;
 use crate::scoring::refresh::Refresher;
+use crate::secret::Secret;
 use crate::sync::snapshot::{message, object_type, properties};
+use crate::workers::Workers;
 
 const KINDS: [(FakeType, ObjectKind); 3] = [
     (FakeType::Companies, ObjectKind::Companies),
@@ -166,7 +167,7 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
     let changed = json!({"weights": {"engagement_recency": 40, "deal_momentum": 10, "lifecycle_stage": 15, "activity_frequency": 15, "deal_value": 20}});
     state
         .configs
-        .update(portal, changed, None, now)
+        .update(portal, ConfigDocument::from_value(changed), None, now)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = Instant::now();
@@ -225,14 +226,26 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
     let contacts = Arc::clone(&ids);
     let load = WebhookLoad::start(&client, &base, portal, contacts, args.webhook_load, 10);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let under_load = load_score_reads(&client, &base, &key, &ids, &args).await?;
+    let reads = read_scores(
+        &client,
+        &base,
+        &key,
+        &ids,
+        args.clients_under_load,
+        Duration::from_secs(args.seconds_under_load),
+    )
+    .await?;
     let (webhook_rate, webhook_latencies) = load.stop().await?;
-    report(
-        &format!(
-            "GET .../score, {} clients, webhooks",
-            args.clients_under_load
+    line(
+        &format!("GET .../score, {} clients", args.clients_under_load),
+        format!(
+            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} not 2xx",
+            reads.latencies.len() as f64 / reads.seconds,
+            quantile(&reads.latencies, 0.50),
+            quantile(&reads.latencies, 0.99),
+            reads.latencies.last().copied().unwrap_or_default(),
+            reads.failed
         ),
-        &under_load,
     );
     line(
         "  webhooks meanwhile",
@@ -246,21 +259,6 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
     server.abort();
     db.close().await;
     Ok(())
-}
-
-/// Score reads of random customers by `clients_under_load` clients.
-async fn load_score_reads(
-    client: &reqwest::Client,
-    base: &str,
-    key: &Arc<String>,
-    ids: &Arc<Vec<u64>>,
-    args: &PortalArgs,
-) -> anyhow::Result<(Vec<f64>, f64)> {
-    let ids = Arc::clone(ids);
-    load(client, base, key, args.clients_under_load, args.requests, move |i| {
-        format!("/customers/{}/score", ids[(i * 7919) % ids.len()])
-    })
-    .await
 }
 
 /// Latencies (ms, sorted) and wall time of `total` GETs from `clients` concurrent clients.

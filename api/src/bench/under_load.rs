@@ -54,7 +54,10 @@ impl WebhookLoad {
     ) -> Self {
         let deliveries_per_second = events_per_second as f64 / 100.0;
         let period = Duration::from_secs_f64(senders as f64 / deliveries_per_second);
-        let (stop, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (stop, sent) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
         let tasks = (0..senders as u64)
             .map(|sender| {
                 let (client, base, ids) = (client.clone(), base.to_string(), Arc::clone(&ids));
@@ -98,4 +101,62 @@ impl WebhookLoad {
         latencies.sort_by(f64::total_cmp);
         Ok((events / seconds, latencies))
     }
+}
+
+/// What the score readers saw: sorted latencies of the 2xx answers (ms), the other answers,
+/// and the wall time.
+pub(super) struct Reads {
+    pub(super) latencies: Vec<f64>,
+    pub(super) failed: usize,
+    pub(super) seconds: f64,
+}
+
+/// `clients` closed-loop readers of random customers' scores for `duration`. Answers other
+/// than 2xx are counted, not fatal: under contention they are what a user would see.
+pub(super) async fn read_scores(
+    client: &reqwest::Client,
+    base: &str,
+    key: &Arc<String>,
+    ids: &Arc<Vec<u64>>,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Reads> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, base) = (client.clone(), base.to_string());
+            let (key, ids) = (Arc::clone(key), Arc::clone(ids));
+            tokio::spawn(async move {
+                let (mut latencies, mut failed) = (Vec::new(), 0);
+                let mut i = c;
+                while Instant::now() < deadline {
+                    let url = format!("{base}/customers/{}/score", ids[(i * 7919) % ids.len()]);
+                    i += clients;
+                    let sent = Instant::now();
+                    let response = client.get(&url).bearer_auth(key.as_str()).send().await?;
+                    let ok = response.status().is_success();
+                    let _ = response.bytes().await?;
+                    if ok {
+                        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                    } else {
+                        failed += 1;
+                    }
+                }
+                Ok::<_, anyhow::Error>((latencies, failed))
+            })
+        })
+        .collect();
+    let (mut latencies, mut failed) = (Vec::new(), 0);
+    for task in tasks {
+        let (mine, my_failures) = task.await??;
+        latencies.extend(mine);
+        failed += my_failures;
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(Reads {
+        latencies,
+        failed,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }

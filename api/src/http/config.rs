@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use healthscore_domain::scoring::ConfigDocument;
 use healthscore_domain::scoring_config::ScoringConfigError;
 use serde_json::{Value, json};
 
@@ -114,7 +115,7 @@ pub async fn put(
             ));
         }
     }
-    let config: Value = serde_json::from_slice(&body)
+    let config = ConfigDocument::parse(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let now = chrono::Utc::now();
     match state.configs.update(portal, config, expected, now).await {

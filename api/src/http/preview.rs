@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use healthscore_domain::scoring::float_json;
-use healthscore_domain::scoring::{Band, ScoreReport, ScoringConfig};
+use healthscore_domain::scoring::{Band, ConfigDocument, ScoreReport, ScoringConfig};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -29,9 +29,11 @@ fn band_name(report: &ScoreReport) -> &'static str {
 pub async fn preview(
     State(state): State<AppState>,
     Portal(portal): Portal,
-    Json(candidate): Json<Value>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let candidate = ScoringConfig::from_json(&candidate).map_err(|fields| {
+    let document = ConfigDocument::parse(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    let candidate = ScoringConfig::from_document(&document).map_err(|fields| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "the candidate configuration is invalid",

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateError, CqrsFramework, EventStore as _};
 use healthscore_domain::ids::PortalId;
+use healthscore_domain::scoring::ConfigDocument;
 use healthscore_domain::scoring_config::{
     PortalScoringConfig, ScoringConfigCommand, ScoringConfigError,
 };
 use healthscore_projections::{EventRepository, EventStore};
-use serde_json::Value;
 
 type Store = PersistedEventStore<EventRepository, PortalScoringConfig>;
 
@@ -107,7 +107,7 @@ impl Configs {
     pub async fn update(
         &self,
         portal: PortalId,
-        config: Value,
+        config: ConfigDocument,
         expected_version: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<u32, UpdateError> {

@@ -26,6 +26,8 @@ use super::configs::Configs;
 
 /// How often a follower looks at the log when no wake-up arrives (other instances' appends).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest time from one incremental pass's start to the next one's.
+const MIN_PASS_INTERVAL: Duration = Duration::from_millis(200);
 /// Customers scored, then written, at a time: small enough that writing one chunk overlaps
 /// scoring the next, large enough that each write is one efficient transaction.
 const RESCORE_CHUNK: usize = 10_000;
@@ -101,6 +103,7 @@ impl Refresher {
         let mut full = true;
         let mut next_full = tokio::time::Instant::now() + self.interval;
         loop {
+            let passed = tokio::time::Instant::now();
             match self.refresh(full, &mut bands).await {
                 Ok(()) => full = false,
                 // The touched set was consumed: rescore everyone next time so nothing is missed.
@@ -110,7 +113,13 @@ impl Refresher {
                 }
             }
             tokio::select! {
-                _ = appended.changed() => {}
+                // Under a steady flow of appends, passes are at least MIN_PASS_INTERVAL apart:
+                // each one then rescores more customers in fewer writer transactions, and
+                // leaves the writer and the cores to webhooks and reads in between.
+                _ = async {
+                    let _ = appended.changed().await;
+                    tokio::time::sleep_until(passed + MIN_PASS_INTERVAL).await;
+                } => {}
                 () = self.config_changed.notified() => full = true,
                 () = tokio::time::sleep_until(next_full) => {
                     full = true;

@@ -28,7 +28,7 @@ pub use factors::{deal_value_total, portal_median};
 pub use model::{
     Band, CustomerFacts, DealFacts, Factor, FactorStatus, Properties, ScoreStatus, SharedProperties,
 };
-pub use parse::FieldError;
+pub use parse::{ConfigDocument, FieldError};
 pub use properties::{DealStatus, deal_amount, deal_probability, deal_status, parse_hubspot_date};
 pub use report::{FactorReport, ScoreReport, score_customer, score_customer_without_detail};
 

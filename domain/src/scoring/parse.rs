@@ -3,7 +3,7 @@
 
 use super::config::{ScoringConfig, Weights};
 use super::model::Factor;
-use super::numbers::decimal_from_number;
+use super::numbers::{decimal_from_number, parse_decimal};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -39,13 +39,84 @@ impl FieldError {
     }
 }
 
-/// Collects errors while reading one document.
-#[derive(Default)]
-struct Reader {
-    errors: Vec<FieldError>,
+/// A configuration document as sent: its JSON, and the text of each number in it exactly as
+/// written. A JSON number in a `Value` is an `f64`, so `100.0000000000000000000000000001` would
+/// read as 100 and three 27-decimal weights adding up to exactly 100 as 100.000000000000008;
+/// validation reads the written text instead.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConfigDocument {
+    value: Value,
+    /// Dotted path of each number (`weights.deal_value`, as [`FieldError`]s name fields) to
+    /// its text.
+    numbers: BTreeMap<String, String>,
 }
 
-impl Reader {
+impl ConfigDocument {
+    /// Parses a document from its JSON text, keeping every number's text.
+    ///
+    /// # Errors
+    ///
+    /// The JSON error when `bytes` is not one JSON value.
+    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let value = serde_json::from_slice(bytes)?;
+        let raw: &serde_json::value::RawValue = serde_json::from_slice(bytes)?;
+        let mut numbers = BTreeMap::new();
+        collect_numbers(raw, "", &mut numbers)?;
+        Ok(Self { value, numbers })
+    }
+
+    /// A document built in code (its numbers are what the `Value` holds).
+    pub fn from_value(value: Value) -> Self {
+        Self {
+            value,
+            numbers: BTreeMap::new(),
+        }
+    }
+
+    /// The document's JSON.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+/// Records the text of every number under `raw` by its dotted path (objects only: a
+/// configuration has no arrays of numbers).
+fn collect_numbers(
+    raw: &serde_json::value::RawValue,
+    path: &str,
+    numbers: &mut BTreeMap<String, String>,
+) -> Result<(), serde_json::Error> {
+    let text = raw.get().trim();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let members: BTreeMap<String, &serde_json::value::RawValue> =
+                serde_json::from_str(text)?;
+            for (key, member) in members {
+                let path = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
+                collect_numbers(member, &path, numbers)?;
+            }
+        }
+        Some(b'-' | b'0'..=b'9') => {
+            numbers.insert(path.to_owned(), text.to_owned());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Collects errors while reading one document.
+#[derive(Default)]
+struct Reader<'a> {
+    errors: Vec<FieldError>,
+    /// The written text of the document's numbers, by path (empty: read them from the `Value`).
+    numbers: Option<&'a BTreeMap<String, String>>,
+}
+
+impl Reader<'_> {
     fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, message));
     }
@@ -56,7 +127,11 @@ impl Reader {
             self.error(field, "must be a number");
             return None;
         };
-        let parsed = decimal_from_number(number);
+        let written = self.numbers.and_then(|numbers| numbers.get(field));
+        let parsed = match written {
+            Some(text) => parse_decimal(text),
+            None => decimal_from_number(number),
+        };
         if parsed.is_none() {
             self.error(field, "is out of the supported decimal range");
         }
@@ -164,10 +239,25 @@ impl ScoringConfig {
     /// `min_coverage` outside (0, 1], non-positive half-life, half-saturation or windows, and
     /// lifecycle values outside [0, 1].
     pub fn from_json(value: &Value) -> Result<ScoringConfig, Vec<FieldError>> {
+        Self::read(value, None)
+    }
+
+    /// [`ScoringConfig::from_json`] on a document as sent, its numbers read exactly as written.
+    pub fn from_document(document: &ConfigDocument) -> Result<ScoringConfig, Vec<FieldError>> {
+        Self::read(&document.value, Some(&document.numbers))
+    }
+
+    fn read(
+        value: &Value,
+        numbers: Option<&BTreeMap<String, String>>,
+    ) -> Result<ScoringConfig, Vec<FieldError>> {
         let Some(root) = value.as_object() else {
             return Err(vec![FieldError::new("$", "must be a JSON object")]);
         };
-        let mut r = Reader::default();
+        let mut r = Reader {
+            errors: Vec::new(),
+            numbers,
+        };
         let mut config = ScoringConfig::default();
         for key in root.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
             r.error(key.as_str(), "unknown key");

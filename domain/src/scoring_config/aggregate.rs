@@ -102,7 +102,7 @@ impl PortalScoringConfig {
                     return Err(ScoringConfigError::VersionMismatch { current, expected });
                 }
                 let config =
-                    ScoringConfig::from_json(&config).map_err(ScoringConfigError::Invalid)?;
+                    ScoringConfig::from_document(&config).map_err(ScoringConfigError::Invalid)?;
                 Ok(vec![ScoringConfigEvent::ScoringConfigUpdated {
                     version: current + 1,
                     config,

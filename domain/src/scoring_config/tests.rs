@@ -8,7 +8,7 @@ use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::scoring::ScoringConfig;
+use crate::scoring::{ConfigDocument, ScoringConfig};
 
 type Given = TestFramework<PortalScoringConfig>;
 
@@ -29,7 +29,7 @@ fn parsed(document: &Value) -> ScoringConfig {
 
 fn update(config: Value, expected_version: Option<u32>, day: u32) -> ScoringConfigCommand {
     ScoringConfigCommand::UpdateScoringConfig {
-        config,
+        config: ConfigDocument::from_value(config),
         expected_version,
         updated_at: at(day),
     }

@@ -36,6 +36,9 @@ pub(super) struct CurrentValues {
     reached_by: HashMap<ObjectKey, HashSet<u64>>,
     /// Contacts whose V must be computed again.
     stale: HashSet<u64>,
+    /// The median of `positive`, until one of them changes (most facts change no V: a
+    /// contact's activity date, its lifecycle stage).
+    median: Option<Option<Decimal>>,
 }
 
 impl CurrentValues {
@@ -66,13 +69,19 @@ impl CurrentValues {
                 .map(|id| (id, value_and_reach(objects, id)))
                 .collect();
             for (id, outcome) in computed {
+                let before = self.positive.get(&id).copied();
                 self.forget(id);
                 if let Some((value, reach)) = outcome {
                     self.remember(id, value, reach);
                 }
+                if self.positive.get(&id).copied() != before {
+                    self.median = None;
+                }
             }
         }
-        healthscore_domain::scoring::portal_median(self.positive.values().copied())
+        *self.median.get_or_insert_with(|| {
+            healthscore_domain::scoring::portal_median(self.positive.values().copied())
+        })
     }
 
     fn forget(&mut self, id: u64) {

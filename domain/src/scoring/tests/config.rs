@@ -1,7 +1,7 @@
 //! Configuration: defaults, JSON shape and every validation rule.
 
 use super::dec;
-use crate::scoring::{FieldError, ScoringConfig};
+use crate::scoring::{ConfigDocument, FieldError, ScoringConfig};
 use serde_json::{Value, json};
 
 fn spec_defaults() -> Value {
@@ -67,6 +67,39 @@ fn weights_are_read_as_the_exact_decimals_written() {
     let body =
         weights(json!({"engagement_recency": 0.1, "deal_momentum": 0.2, "deal_value": 99.7}));
     assert!(ScoringConfig::from_json(&body).is_ok());
+}
+
+#[test]
+fn a_document_is_read_with_its_numbers_as_written_not_as_f64() {
+    let read = |text: &str| {
+        let document = ConfigDocument::parse(text.as_bytes()).expect("json");
+        ScoringConfig::from_document(&document)
+    };
+    // As f64 this is 100 exactly; as written it is more.
+    let errors = read(r#"{"weights": {"deal_value": 100.0000000000000000000000000001}}"#)
+        .expect_err("over 100");
+    assert_eq!(errors[0].field, "weights");
+    // As f64 these add up to 100.000000000000008; as written, to exactly 100.
+    let config = read(
+        r#"{"weights": {"engagement_recency": 33.333333333333333333333333333,
+            "deal_momentum": 33.333333333333333333333333333,
+            "lifecycle_stage": 33.333333333333333333333333334}}"#,
+    )
+    .expect("exactly 100");
+    assert_eq!(
+        config.weights.lifecycle_stage,
+        dec("33.333333333333333333333333334")
+    );
+    let config = read(
+        r#"{"weights": {"lifecycle_stage": 100},
+            "lifecycle_stage": {"values": {"lead": 0.333333333333333333333333333}}}"#,
+    )
+    .expect("valid");
+    assert_eq!(
+        config.lifecycle_stage.values["lead"],
+        dec("0.333333333333333333333333333")
+    );
+    assert!(ConfigDocument::parse(b"{not json").is_err());
 }
 
 #[test]

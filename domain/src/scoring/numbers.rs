@@ -19,6 +19,15 @@ pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
         .ok()
 }
 
+/// Decimal text read without rounding: `None` when it has more digits than a decimal holds
+/// (28 after the point, 96 bits in all), where [`parse_decimal`] would round.
+pub(crate) fn parse_exact_decimal(text: &str) -> Option<Decimal> {
+    let text = text.trim();
+    Decimal::from_str_exact(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .ok()
+}
+
 /// The exact decimal a JSON number was written as (an `f64` prints as its shortest round-trip
 /// text, so `33.3` gives 33.3, not the binary approximation).
 pub(crate) fn decimal_from_number(number: &Number) -> Option<Decimal> {

@@ -3,7 +3,7 @@
 
 use super::config::{ScoringConfig, Weights};
 use super::model::Factor;
-use super::numbers::{decimal_from_number, parse_decimal};
+use super::numbers::{decimal_from_number, parse_exact_decimal};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -108,6 +108,29 @@ fn collect_numbers(
     Ok(())
 }
 
+/// The exact sum of `values` as decimal text (`100`, `99.999999999999999999999999999`), or
+/// `None` when it is too large to take. Decimal addition would round a sum that needs more
+/// digits than a decimal holds, and call three 27-decimal values that add up to just under 100
+/// exactly 100: the sum is taken in integers of 10^-28 instead.
+fn exact_sum(values: impl Iterator<Item = Decimal>) -> Option<String> {
+    const SCALE: u32 = 28;
+    let mut total: i128 = 0;
+    for value in values {
+        let units = value
+            .mantissa()
+            .checked_mul(10_i128.checked_pow(SCALE - value.scale())?)?;
+        total = total.checked_add(units)?;
+    }
+    let unit = 10_i128.pow(SCALE);
+    let sign = if total < 0 { "-" } else { "" };
+    let (whole, fraction) = ((total / unit).abs(), (total % unit).abs());
+    if fraction == 0 {
+        return Some(format!("{sign}{whole}"));
+    }
+    let digits = format!("{fraction:028}");
+    Some(format!("{sign}{whole}.{}", digits.trim_end_matches('0')))
+}
+
 /// Collects errors while reading one document.
 #[derive(Default)]
 struct Reader<'a> {
@@ -129,11 +152,14 @@ impl Reader<'_> {
         };
         let written = self.numbers.and_then(|numbers| numbers.get(field));
         let parsed = match written {
-            Some(text) => parse_decimal(text),
+            Some(text) => parse_exact_decimal(text),
             None => decimal_from_number(number),
         };
         if parsed.is_none() {
-            self.error(field, "is out of the supported decimal range");
+            self.error(
+                field,
+                "is out of the supported decimal range or has more than 28 decimal places",
+            );
         }
         parsed
     }
@@ -204,11 +230,9 @@ impl Reader<'_> {
         }
         // The sum means something only when every weight could be read.
         if all_read {
-            let sum = Factor::ALL
-                .into_iter()
-                .try_fold(Decimal::ZERO, |sum, f| sum.checked_add(weights.get(f)));
-            if sum != Some(Decimal::ONE_HUNDRED) {
-                let got = sum.map_or_else(|| "an out-of-range total".to_owned(), |s| s.to_string());
+            let sum = exact_sum(Factor::ALL.into_iter().map(|f| weights.get(f)));
+            if sum.as_deref() != Some("100") {
+                let got = sum.unwrap_or_else(|| "an out-of-range total".to_owned());
                 self.error("weights", format!("must add up to exactly 100, got {got}"));
             }
         }

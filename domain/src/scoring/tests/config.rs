@@ -78,7 +78,14 @@ fn a_document_is_read_with_its_numbers_as_written_not_as_f64() {
     // As f64 this is 100 exactly; as written it is more.
     let errors = read(r#"{"weights": {"deal_value": 100.0000000000000000000000000001}}"#)
         .expect_err("over 100");
-    assert_eq!(errors[0].field, "weights");
+    assert_eq!(errors[0].field, "weights.deal_value", "{errors:?}");
+    let errors = read(
+        r#"{"weights": {"engagement_recency": 33.333333333333333333333333333,
+            "deal_momentum": 33.333333333333333333333333333,
+            "lifecycle_stage": 33.333333333333333333333333333}}"#,
+    )
+    .expect_err("a hair under 100");
+    assert_eq!(errors[0].field, "weights", "{errors:?}");
     // As f64 these add up to 100.000000000000008; as written, to exactly 100.
     let config = read(
         r#"{"weights": {"engagement_recency": 33.333333333333333333333333333,

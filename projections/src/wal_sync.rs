@@ -134,8 +134,11 @@ impl WalSync {
 
 /// Descriptors of the database files this process has flushed, by device and inode; never
 /// closed, so no lock SQLite holds on them is ever dropped (see the module docs).
-static DATABASE_FILES: LazyLock<std::sync::Mutex<HashMap<(u64, u64), Arc<File>>>> =
+static DATABASE_FILES: LazyLock<std::sync::Mutex<HashMap<FileId, Arc<File>>>> =
     LazyLock::new(Default::default);
+
+/// A file's device and inode.
+type FileId = (u64, u64);
 
 /// `fdatasync` of the database file at `path`, on a blocking thread, through the one
 /// descriptor this process keeps open for it.

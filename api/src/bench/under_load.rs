@@ -26,7 +26,7 @@ fn delivery(portal: PortalId, ids: &[u64], serial: u64) -> String {
             let event = serial * 100 + n;
             let contact = ids[(event.wrapping_mul(2_654_435_761) % ids.len() as u64) as usize];
             let at = chrono::Utc::now().timestamp_millis() - 1_000;
-            let (property, value) = if event % 3 == 0 {
+            let (property, value) = if event.is_multiple_of(3) {
                 ("lifecyclestage", "customer".to_string())
             } else {
                 ("hs_last_sales_activity_date", at.to_string())

@@ -20,6 +20,9 @@ use super::index::PortalObjects;
 /// An object of the portal, as the index keys it.
 pub(super) type ObjectKey = (ObjectType, u64);
 
+/// A customer's V(c) and the objects it was computed from.
+type ValueAndReach = (Decimal, Vec<ObjectKey>);
+
 /// At or after the latest fact: every state is the current one.
 const NOW: i64 = i64::MAX;
 
@@ -64,7 +67,7 @@ impl CurrentValues {
         }
         if !self.stale.is_empty() {
             let stale: Vec<u64> = self.stale.drain().collect();
-            let computed: Vec<(u64, Option<(Decimal, Vec<ObjectKey>)>)> = stale
+            let computed: Vec<(u64, Option<ValueAndReach>)> = stale
                 .into_par_iter()
                 .map(|id| (id, value_and_reach(objects, id)))
                 .collect();
@@ -109,7 +112,7 @@ impl CurrentValues {
 
 /// V(c) now and the companies and deals it was computed from (live or not: a restore changes
 /// it too); `None` when `id` is not a customer now.
-fn value_and_reach(objects: &PortalObjects, id: u64) -> Option<(Decimal, Vec<ObjectKey>)> {
+fn value_and_reach(objects: &PortalObjects, id: u64) -> Option<ValueAndReach> {
     if !objects.is_customer_at(id, NOW) {
         // Not a customer: it counts in no median, and becoming one is a fact on its own stream.
         return None;

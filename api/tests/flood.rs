@@ -81,22 +81,9 @@ async fn deliver(client: &reqwest::Client, base: &str, body: String) -> (u16, u6
     (status, receipt["recorded"].as_u64().unwrap_or(0))
 }
 
-/// POSIX locks the process `pid` holds on the file with `inode`, from `/proc/locks`.
+/// POSIX locks the process `pid` holds on the file with `inode`.
 fn posix_locks(pid: u32, inode: u64) -> usize {
-    let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks");
-    let (pid, inode) = (pid.to_string(), inode.to_string());
-    locks
-        .lines()
-        .filter(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.get(1) == Some(&"POSIX")
-                && fields.get(4) == Some(&pid.as_str())
-                && fields
-                    .get(5)
-                    .and_then(|id| id.rsplit(':').next())
-                    .is_some_and(|ino| ino == inode)
-        })
-        .count()
+    healthscore_projections::wal_sync::posix_locks(pid, inode).expect("/proc/locks")
 }
 
 /// How many times the server's log says it rewound the WAL.

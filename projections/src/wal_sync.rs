@@ -166,6 +166,26 @@ fn database_file(path: &Path) -> std::io::Result<Arc<File>> {
     Ok(file)
 }
 
+/// How many POSIX locks process `pid` holds on the file with `inode`, from Linux's
+/// `/proc/locks` (for tests and diagnostics: a server on SQLite always holds one on its
+/// database file).
+pub fn posix_locks(pid: u32, inode: u64) -> std::io::Result<usize> {
+    let locks = std::fs::read_to_string("/proc/locks")?;
+    let (pid, inode) = (pid.to_string(), inode.to_string());
+    Ok(locks
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"POSIX")
+                && fields.get(4) == Some(&pid.as_str())
+                && fields
+                    .get(5)
+                    .and_then(|id| id.rsplit(':').next())
+                    .is_some_and(|ino| ino == inode)
+        })
+        .count())
+}
+
 /// Runs a file operation where it may block, as a [`StoreError::Flush`] if it fails.
 async fn blocking<T: Send + 'static>(
     io: impl FnOnce() -> std::io::Result<T> + Send + 'static,
@@ -288,22 +308,8 @@ mod tests {
         conn.close().await.expect("close");
     }
 
-    /// POSIX locks this process holds on the file with `inode`, from `/proc/locks`.
     fn posix_locks_on(inode: u64) -> usize {
-        let pid = std::process::id().to_string();
-        let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks");
-        locks
-            .lines()
-            .filter(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                fields.get(1) == Some(&"POSIX")
-                    && fields.get(4) == Some(&pid.as_str())
-                    && fields
-                        .get(5)
-                        .and_then(|id| id.rsplit(':').next())
-                        .is_some_and(|ino| ino == inode.to_string())
-            })
-            .count()
+        posix_locks(std::process::id(), inode).expect("/proc/locks")
     }
 
     #[tokio::test]

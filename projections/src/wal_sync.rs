@@ -41,6 +41,8 @@ use crate::error::StoreError;
 /// Flushes a database's WAL for the commits that need it; see the module docs.
 #[derive(Debug)]
 pub struct WalSync {
+    /// The database file; `None` for an in-memory database.
+    database: Option<PathBuf>,
     /// The `-wal` file beside the database; `None` for an in-memory database.
     wal: Option<PathBuf>,
     /// Commits counted so far (each has written its frames when counted).
@@ -67,12 +69,13 @@ struct Flushed {
 impl WalSync {
     /// For the database file at `database` (`None`: in memory, nothing to flush).
     pub fn new(database: Option<PathBuf>) -> Self {
-        let wal = database.map(|path| {
+        let wal = database.clone().map(|path| {
             let mut name = path.into_os_string();
             name.push("-wal");
             PathBuf::from(name)
         });
         Self {
+            database,
             wal,
             committed: AtomicU64::new(0),
             flushed: Mutex::new(Flushed::default()),
@@ -116,9 +119,13 @@ impl WalSync {
         Ok(())
     }
 
-    /// Fails when the WAL this handle flushes is no longer the file at its path (another
-    /// process deleted it): commits could not be made durable. Fine before the first flush.
+    /// Fails when this process holds no lock on the database file (another process would
+    /// take itself for the last user and delete the WAL), or when the WAL this handle flushes
+    /// is no longer the file at its path: commits could not be made durable.
     pub async fn check(&self) -> Result<(), StoreError> {
+        if let Some(database) = self.database.clone() {
+            blocking(move || holds_locks_on(&database)).await?;
+        }
         let (Some(wal), Some(file)) = (&self.wal, self.flushed.lock().await.file.clone()) else {
             return Ok(());
         };
@@ -184,6 +191,19 @@ pub fn posix_locks(pid: u32, inode: u64) -> std::io::Result<usize> {
                     .is_some_and(|ino| ino == inode)
         })
         .count())
+}
+
+/// Fails when this process holds no POSIX lock on the database file at `path` (it always
+/// does while a connection is open in WAL mode). Where `/proc/locks` cannot be read, passes.
+fn holds_locks_on(path: &Path) -> std::io::Result<()> {
+    let inode = std::fs::metadata(path)?.ino();
+    match posix_locks(std::process::id(), inode) {
+        Ok(0) => Err(std::io::Error::other(format!(
+            "this process holds no lock on {}: another process may delete its WAL",
+            path.display()
+        ))),
+        Ok(_) | Err(_) => Ok(()),
+    }
 }
 
 /// Runs a file operation where it may block, as a [`StoreError::Flush`] if it fails.

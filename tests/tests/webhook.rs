@@ -444,3 +444,20 @@ async fn sqlite_a_wal_deleted_under_the_server_answers_503_not_2xx() {
         .await;
     assert_eq!(ready.expect("readyz").status(), 503);
 }
+
+/// Closing any descriptor of the database file drops the server's POSIX locks on it (the
+/// defect behind the WAL deletions): readiness notices at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_readiness_fails_when_the_server_loses_its_locks() {
+    let t = TestDb::sqlite().await;
+    let server = TestServer::start(t.db.clone()).await;
+    let readyz = format!("{}/readyz", server.base);
+    let ready = server.client.get(&readyz).send().await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+
+    let path = t.url.strip_prefix("sqlite://").expect("a file");
+    drop(std::fs::File::open(path).expect("open"));
+
+    let ready = server.client.get(&readyz).send().await.expect("readyz");
+    assert_eq!(ready.status(), 503);
+}

@@ -146,7 +146,11 @@ impl Db {
     /// Applies the embedded migrations of this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await?,
+            Self::Sqlite { writer, wal, .. } => {
+                SQLITE_MIGRATIONS.run(writer).await?;
+                // The writer has used the database: its WAL exists and is the one to flush.
+                wal.open().await?;
+            }
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
@@ -187,31 +191,19 @@ impl Db {
         }
     }
 
-    /// Writes nothing but takes the write lock and flushes, as an append would: fails when
-    /// the database cannot be written. Waits for the writer's turn on SQLite.
+    /// Commits one real write (the `write_probe` row) and makes it durable, as an append
+    /// would: fails when the database cannot be written. Waits for the writer's turn on SQLite.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite { writer, wal, .. } => {
-                let mut conn = writer.acquire().await?;
-                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-                if let Err(error) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                    // Never hand a connection inside a transaction back to the pool.
-                    conn.close_on_drop();
-                    return Err(error.into());
-                }
-                drop(conn);
-                wal.sync(wal.committed()).await
-            }
-            Self::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(crate::store::APPEND_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.rollback().await?;
-                Ok(())
-            }
-        }
+        const PROBE: &str = "INSERT INTO write_probe (id, probed_at) VALUES (1, $1) \
+                             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at";
+        let now = chrono::Utc::now().timestamp_millis();
+        on_writer!(self, pool => {
+            // A transaction sqlx tracks: rolled back if this future is dropped midway.
+            let mut tx = pool.begin().await?;
+            sqlx::query(PROBE).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.sync_commits().await
     }
 
     /// After erasing personal data: on SQLite, copies the WAL into the database file and truncates

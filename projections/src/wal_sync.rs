@@ -55,6 +55,10 @@ pub struct WalSync {
     directory_flushed: AtomicBool,
     /// Flushes performed (for tests and diagnostics).
     flushes: AtomicU64,
+    /// Set by a failed flush, for good: Linux reports a lost write-back to a descriptor once, so
+    /// a later flush that succeeds proves nothing about the frames before it (PostgreSQL's
+    /// "fsyncgate"). Every later flush fails until the process restarts and SQLite recovers.
+    failed: AtomicBool,
 }
 
 /// The flusher's state, behind [`WalSync::flushed`].
@@ -81,7 +85,28 @@ impl WalSync {
             flushed: Mutex::new(Flushed::default()),
             directory_flushed: AtomicBool::new(false),
             flushes: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
         }
+    }
+
+    /// Opens the WAL's descriptor now, while it surely is the file SQLite writes (call once the
+    /// writer has written, e.g. after migrations); a later replacement then fails every flush.
+    /// A WAL SQLite has not created yet is left to the first flush.
+    pub async fn open(&self) -> Result<(), StoreError> {
+        let Some(wal) = self.wal.clone() else {
+            return Ok(());
+        };
+        let mut flushed = self.flushed.lock().await;
+        if flushed.file.is_none() {
+            let opened = blocking(move || match File::open(wal) {
+                Ok(file) => Ok(Some(file)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(error),
+            })
+            .await?;
+            flushed.file = opened.map(Arc::new);
+        }
+        Ok(())
     }
 
     /// Counts a commit that has returned (its frames are written) and gives its ticket.
@@ -96,6 +121,7 @@ impl WalSync {
             return Ok(());
         };
         let mut flushed = self.flushed.lock().await;
+        self.not_failed()?;
         if flushed.covered >= ticket {
             return Ok(());
         }
@@ -112,7 +138,10 @@ impl WalSync {
         };
         let wal = wal.clone();
         let directory = !self.directory_flushed.load(Ordering::SeqCst);
-        blocking(move || flush(&file, &wal, directory)).await?;
+        if let Err(error) = blocking(move || flush(&file, &wal, directory)).await {
+            self.failed.store(true, Ordering::SeqCst);
+            return Err(error);
+        }
         self.directory_flushed.store(true, Ordering::SeqCst);
         self.flushes.fetch_add(1, Ordering::SeqCst);
         flushed.covered = covers;
@@ -123,6 +152,7 @@ impl WalSync {
     /// take itself for the last user and delete the WAL), or when the WAL this handle flushes
     /// is no longer the file at its path: commits could not be made durable.
     pub async fn check(&self) -> Result<(), StoreError> {
+        self.not_failed()?;
         if let Some(database) = self.database.clone() {
             blocking(move || holds_locks_on(&database)).await?;
         }
@@ -131,6 +161,15 @@ impl WalSync {
         };
         let wal = wal.clone();
         blocking(move || same_file(&file, &wal)).await
+    }
+
+    fn not_failed(&self) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(StoreError::Flush(std::io::Error::other(
+                "an earlier flush of the WAL failed; restart to let SQLite recover the database",
+            )));
+        }
+        Ok(())
     }
 
     /// How many flushes ran.
@@ -221,6 +260,8 @@ async fn blocking<T: Send + 'static>(
 fn flush(file: &File, path: &Path, directory: bool) -> std::io::Result<()> {
     same_file(file, path)?;
     file.sync_data()?;
+    // Replaced while flushing: the flush may have missed the file SQLite writes.
+    same_file(file, path)?;
     if directory {
         let parent = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -285,15 +326,22 @@ mod tests {
         std::fs::write(&wal, b"frames").expect("wal");
         let sync = WalSync::new(Some(dir.path().join("t.db")));
         sync.sync(sync.committed()).await.expect("flush");
-        sync.check().await.expect("the same file");
 
+        let kept = dir.path().join("kept");
+        std::fs::hard_link(&wal, &kept).expect("keep the first file");
         std::fs::remove_file(&wal).expect("delete");
         std::fs::write(&wal, b"another").expect("recreate");
         assert!(matches!(
             sync.sync(sync.committed()).await,
             Err(StoreError::Flush(_))
         ));
-        assert!(matches!(sync.check().await, Err(StoreError::Flush(_))));
+        // And for good: with the first file back at its path, the frames before the failed
+        // flush are still in doubt.
+        std::fs::rename(&kept, &wal).expect("put the first file back");
+        assert!(matches!(
+            sync.sync(sync.committed()).await,
+            Err(StoreError::Flush(_))
+        ));
     }
 
     #[tokio::test]

@@ -211,7 +211,25 @@ async fn appends_wake_local_subscribers(t: TestDb) {
     assert_eq!(*appended.borrow(), last);
 }
 
+/// Readiness's probe commits a real row each time and finds the store writable.
+async fn the_readiness_probe_writes_for_real(t: TestDb) {
+    let store = EventStore::new(t.db.clone());
+    for _ in 0..2 {
+        t.db.probe_write().await.expect("probe");
+    }
+    store.check_writable().await.expect("writable");
+    let probed: i64 = healthscore_projections::on_reader!(&t.db, pool => {
+        let (at,): (i64,) = sqlx::query_as("SELECT probed_at FROM write_probe WHERE id = 1")
+            .fetch_one(pool)
+            .await
+            .expect("the probe row");
+        at
+    });
+    assert!(probed > 0);
+}
+
 on_both_backends!(
+    the_readiness_probe_writes_for_real,
     appended_events_read_back_in_order,
     a_taken_sequence_is_a_conflict_and_writes_nothing,
     a_repeated_dedup_key_records_nothing,

@@ -13,7 +13,10 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -25,6 +28,9 @@ pub struct ConnectionLimits {
     /// How long a client may take to send a request's headers, and how long a keep-alive
     /// connection may sit idle between requests.
     pub header_timeout: Duration,
+    /// How long a response may wait for a client that stopped reading before the connection
+    /// is dropped (a large answer to a client that never reads would hold its slot forever).
+    pub write_stall: Duration,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
 }
@@ -34,6 +40,7 @@ impl Default for ConnectionLimits {
         Self {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
+            write_stall: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -103,7 +110,8 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(StallLimited::new(stream, limits.write_stall));
+        let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
@@ -125,6 +133,99 @@ pub async fn serve(
 pub async fn serve_until_dropped(listener: TcpListener, app: Router) -> std::io::Result<()> {
     let limits = ConnectionLimits::default().within_descriptor_limit();
     serve(listener, app, limits, std::future::pending()).await
+}
+
+/// A connection whose writes fail once they have waited `limit` for the client to read.
+struct StallLimited {
+    stream: TcpStream,
+    limit: Duration,
+    /// Armed when a write could not proceed; disarmed by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl StallLimited {
+    fn new(stream: TcpStream, limit: Duration) -> Self {
+        Self {
+            stream,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After a write returned `Pending`: `Pending` until the limit, then an error.
+    fn stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let limit = self.limit;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progressed<T>(
+        &mut self,
+        outcome: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
+        match outcome {
+            Poll::Pending => self.stall(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+}
+
+impl AsyncRead for StallLimited {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for StallLimited {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let outcome = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.progressed(outcome, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let outcome = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.progressed(outcome, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let outcome = Pin::new(&mut this.stream).poll_flush(cx);
+        this.progressed(outcome, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 /// Answers a connection over the limit with 503 and closes it, off the accept loop.
@@ -149,6 +250,52 @@ fn open_files_limit() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client that asks for a large answer and never reads it: once the server has waited
+    /// `write_stall`, the connection is dropped and its slot serves the next client.
+    #[tokio::test]
+    async fn a_client_that_stops_reading_loses_its_connection() {
+        use tokio::io::AsyncReadExt as _;
+        let app = Router::new()
+            .route(
+                "/big",
+                axum::routing::get(|| async { vec![b'x'; 64 << 20] }),
+            )
+            .route("/small", axum::routing::get(|| async { "ok" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let limits = ConnectionLimits {
+            max_connections: 1,
+            write_stall: Duration::from_millis(300),
+            ..ConnectionLimits::default()
+        };
+        let server = tokio::spawn(serve(listener, app, limits, std::future::pending()));
+
+        let mut stalled = TcpStream::connect(address).await.expect("connect");
+        stalled
+            .write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("ask");
+        // Never read: the server's writes fill the socket buffers and wait.
+        let mut answer = String::new();
+        for _ in 0..200 {
+            let mut next = TcpStream::connect(address).await.expect("connect");
+            next.write_all(b"GET /small HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .expect("ask");
+            answer.clear();
+            let _ = next.read_to_string(&mut answer).await;
+            if answer.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "the slot never came back: {answer}"
+        );
+        server.abort();
+    }
 
     #[test]
     fn the_descriptor_limit_is_read_and_respected() {

@@ -23,9 +23,21 @@ pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
 /// (28 after the point, 96 bits in all), where [`parse_decimal`] would round.
 pub(crate) fn parse_exact_decimal(text: &str) -> Option<Decimal> {
     let text = text.trim();
-    Decimal::from_str_exact(text)
-        .or_else(|_| Decimal::from_scientific(text))
-        .ok()
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return Decimal::from_str_exact(text).ok();
+    };
+    // `from_scientific` rounds a long mantissa: apply the exponent to the exact one instead.
+    let mantissa = Decimal::from_str_exact(mantissa).ok()?;
+    let exponent: i64 = exponent.parse().ok()?;
+    let scale = i64::from(mantissa.scale()) - exponent;
+    if scale >= 0 {
+        // Only the scale moves: exact, or refused past 28 places.
+        let mut exact = mantissa;
+        exact.set_scale(u32::try_from(scale).ok()?).ok()?;
+        return Some(exact);
+    }
+    let factor = 10_i128.checked_pow(u32::try_from(-scale).ok()?)?;
+    Decimal::try_from_i128_with_scale(mantissa.mantissa().checked_mul(factor)?, 0).ok()
 }
 
 /// The exact decimal a JSON number was written as (an `f64` prints as its shortest round-trip

@@ -87,11 +87,13 @@ impl ScoringService {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let touched = index.apply(events);
             index.advance_to(reached);
-            drop(index);
+            // Recorded before the new position is visible: a refresher that sees the position
+            // (and returns from its own catch-up without waiting) also sees what it touched.
             self.touched
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .extend(touched);
+            drop(index);
         }
     }
 

@@ -13,7 +13,7 @@ use crate::error::{StoreError, classify_insert};
 /// means a new statement to prepare), and 10 binds a row stays under both backends' limits.
 const ROWS_PER_INSERT: usize = 256;
 /// Serialises appenders across every PostgreSQL session so positions commit in order.
-pub(crate) const APPEND_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"
+const APPEND_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"
 
 /// The NOTIFY channel other instances LISTEN on to learn of new events.
 pub const EVENTS_CHANNEL: &str = "healthscore_events";
@@ -131,6 +131,8 @@ pub struct Committed<'a> {
     last: i64,
     /// The SQLite commit's ticket for the WAL flush; none on PostgreSQL (durable at commit).
     ticket: Option<u64>,
+    /// False for an empty batch, which proves nothing about the database.
+    wrote: bool,
 }
 
 impl Committed<'_> {
@@ -143,9 +145,11 @@ impl Committed<'_> {
                 self.store.note_write(&flushed);
                 flushed?;
             }
-            (_, Db::Postgres(_)) => self.store.note_write(&Ok::<_, StoreError>(())),
+            (_, Db::Postgres(_)) if self.wrote => {
+                self.store.note_write(&Ok::<_, StoreError>(()));
+            }
             // An empty batch wrote nothing: it proves nothing either way.
-            (None, Db::Sqlite { .. }) => {}
+            _ => {}
         }
         let last = self.last;
         self.store.appended.send_if_modified(|seen| {
@@ -187,6 +191,7 @@ impl EventStore {
                 store: self,
                 last: self.head().await?,
                 ticket: None,
+                wrote: false,
             });
         }
         let recorded_at = now_ms();
@@ -225,6 +230,7 @@ impl EventStore {
             store: self,
             last,
             ticket,
+            wrote: true,
         })
     }
 }

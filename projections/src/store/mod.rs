@@ -6,7 +6,6 @@
 //! position N never later finds a committed event below N.
 
 mod append;
-pub(crate) use append::APPEND_LOCK_KEY;
 pub use append::{Committed, EVENTS_CHANNEL};
 mod cqrs;
 mod read;

@@ -107,6 +107,18 @@ fn a_document_is_read_with_its_numbers_as_written_not_as_f64() {
         dec("0.333333333333333333333333333")
     );
     assert!(ConfigDocument::parse(b"{not json").is_err());
+
+    // Exponents apply to the exact mantissa: never a rounded one.
+    let errors = read(r#"{"weights": {"deal_value": 99.99999999999999999999999999999e0}}"#)
+        .expect_err("too many digits");
+    assert_eq!(errors[0].field, "weights.deal_value", "{errors:?}");
+    let config = read(r#"{"weights": {"deal_value": 7.5E+1, "lifecycle_stage": 2500e-2}}"#)
+        .expect("75 + 25");
+    assert_eq!(config.weights.deal_value, dec("75"));
+    assert_eq!(config.weights.lifecycle_stage, dec("25"));
+    let errors = read(r#"{"weights": {"deal_value": 1e2}, "min_coverage": 1e-30}"#)
+        .expect_err("past 28 places");
+    assert_eq!(errors[0].field, "min_coverage", "{errors:?}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use healthscore_domain::hubspot::{sign_v1, sign_v3};
+use healthscore_domain::hubspot::crm_webhook_headers;
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_healthscore");
@@ -64,18 +64,11 @@ fn delivery(sender: usize, number: usize) -> String {
 async fn deliver(client: &reqwest::Client, base: &str, body: String) -> (u16, u64) {
     let now = chrono::Utc::now().timestamp_millis();
     let url = format!("{PUBLIC_URL}/webhooks/hubspot");
-    let response = client
-        .post(format!("{base}/webhooks/hubspot"))
-        .header("X-HubSpot-Signature", sign_v1(SECRET, body.as_bytes()))
-        .header(
-            "X-HubSpot-Signature-v3",
-            sign_v3(SECRET, "POST", &url, body.as_bytes(), now),
-        )
-        .header("X-HubSpot-Request-Timestamp", now.to_string())
-        .body(body)
-        .send()
-        .await
-        .expect("the server answers");
+    let mut request = client.post(format!("{base}/webhooks/hubspot"));
+    for (name, value) in crm_webhook_headers(SECRET, &url, body.as_bytes(), now) {
+        request = request.header(name, value);
+    }
+    let response = request.body(body).send().await.expect("the server answers");
     let status = response.status().as_u16();
     let receipt: Value = response.json().await.unwrap_or(Value::Null);
     (status, receipt["recorded"].as_u64().unwrap_or(0))

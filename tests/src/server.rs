@@ -4,7 +4,7 @@ use healthscore_api::http::{AppState, WebhookSettings, router};
 use healthscore_api::hubspot::HubSpotClient;
 use healthscore_api::secret::Secret;
 use healthscore_api::workers::Workers;
-use healthscore_domain::hubspot::{sign_v1, sign_v2, sign_v3};
+use healthscore_domain::hubspot::{crm_webhook_headers, sign_v2};
 use healthscore_domain::ids::PortalId;
 use healthscore_projections::Db;
 use healthscore_projections::api_keys;
@@ -90,17 +90,14 @@ impl TestServer {
     /// A webhook request signed with `secret` at `timestamp_ms`, v1 and v3 headers.
     pub fn signed(&self, body: &str, timestamp_ms: i64, secret: &str) -> reqwest::RequestBuilder {
         let url = format!("{PUBLIC_URL}/webhooks/hubspot");
-        self.client
+        let mut request = self
+            .client
             .post(format!("{}/webhooks/hubspot", self.base))
-            .header("content-type", "application/json")
-            .header("X-HubSpot-Signature", sign_v1(secret, body.as_bytes()))
-            .header("X-HubSpot-Signature-Version", "v1")
-            .header(
-                "X-HubSpot-Signature-v3",
-                sign_v3(secret, "POST", &url, body.as_bytes(), timestamp_ms),
-            )
-            .header("X-HubSpot-Request-Timestamp", timestamp_ms.to_string())
-            .body(body.to_string())
+            .header("content-type", "application/json");
+        for (name, value) in crm_webhook_headers(secret, &url, body.as_bytes(), timestamp_ms) {
+            request = request.header(name, value);
+        }
+        request.body(body.to_string())
     }
 
     /// A webhook request signed with v2 only (as workflow actions send).

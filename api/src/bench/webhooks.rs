@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use healthscore_domain::hubspot::{sign_v1, sign_v3};
+use healthscore_domain::hubspot::crm_webhook_headers;
 use serde_json::{Value, json};
 
 use super::{WebhookArgs, bench_database, quantile};
@@ -91,17 +91,11 @@ pub(super) async fn post_delivery(
 ) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp_millis();
     let url = format!("{PUBLIC_URL}/webhooks/hubspot");
-    let response = client
-        .post(format!("{base}/webhooks/hubspot"))
-        .header("X-HubSpot-Signature", sign_v1(SECRET, body.as_bytes()))
-        .header(
-            "X-HubSpot-Signature-v3",
-            sign_v3(SECRET, "POST", &url, body.as_bytes(), now),
-        )
-        .header("X-HubSpot-Request-Timestamp", now.to_string())
-        .body(body)
-        .send()
-        .await?;
+    let mut request = client.post(format!("{base}/webhooks/hubspot"));
+    for (name, value) in crm_webhook_headers(SECRET, &url, body.as_bytes(), now) {
+        request = request.header(name, value);
+    }
+    let response = request.body(body).send().await?;
     anyhow::ensure!(
         response.status().is_success(),
         "delivery answered {}",

@@ -7,7 +7,8 @@ pub mod signature;
 pub mod webhook;
 
 pub use signature::{
-    SignatureError, SignatureVersion, SignedRequest, sign_v1, sign_v2, sign_v3, verify,
+    SignatureError, SignatureVersion, SignedRequest, crm_webhook_headers, sign_v1, sign_v2,
+    sign_v3, verify,
 };
 pub use webhook::{
     Change, CrmObjectType, DeliveryError, MAX_DELIVERY_EVENTS, ObjectTarget, WebhookEvent,

@@ -10,7 +10,7 @@ use subtle::{Choice, ConstantTimeEq};
 mod sign;
 mod uri;
 
-pub use sign::{sign_v1, sign_v2, sign_v3};
+pub use sign::{crm_webhook_headers, sign_v1, sign_v2, sign_v3};
 
 use sign::{digest_v1, digest_v2, mac_v3};
 use uri::decode_v3_uri;

@@ -41,6 +41,26 @@ pub fn sign_v3(
     STANDARD.encode(mac)
 }
 
+/// The headers HubSpot sends with a CRM webhook POST to `uri` at `timestamp_ms`: the v1
+/// signature (with its version header), the v3 signature and its timestamp.
+pub fn crm_webhook_headers(
+    secret: impl AsRef<[u8]>,
+    uri: &str,
+    body: &[u8],
+    timestamp_ms: i64,
+) -> [(&'static str, String); 4] {
+    let secret = secret.as_ref();
+    [
+        ("X-HubSpot-Signature", sign_v1(secret, body)),
+        ("X-HubSpot-Signature-Version", "v1".to_string()),
+        (
+            "X-HubSpot-Signature-v3",
+            sign_v3(secret, "POST", uri, body, timestamp_ms),
+        ),
+        ("X-HubSpot-Request-Timestamp", timestamp_ms.to_string()),
+    ]
+}
+
 pub(super) fn digest_v1(secret: &[u8], body: &[u8]) -> [u8; 32] {
     Sha256::new()
         .chain_update(secret)

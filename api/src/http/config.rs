@@ -61,10 +61,11 @@ pub async fn versions(
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_VERSIONS_PAGE);
     if !(1..=MAX_VERSIONS_PAGE).contains(&limit) {
-        return Err(
-            ApiError::bad_request(format!("limit must be from 1 to {MAX_VERSIONS_PAGE}"))
-                .with_errors(json!([{"field": "limit", "message": "out of range"}])),
-        );
+        return Err(ApiError::bad_field(
+            "limit",
+            format!("limit must be from 1 to {MAX_VERSIONS_PAGE}"),
+            "out of range",
+        ));
     }
     let configs = state
         .configs

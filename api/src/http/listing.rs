@@ -34,10 +34,11 @@ pub struct ListQuery {
 fn tenths(field: &str, score: Option<Decimal>) -> Result<Option<i64>, ApiError> {
     let Some(score) = score else { return Ok(None) };
     if score < Decimal::ZERO || score > Decimal::ONE_HUNDRED {
-        return Err(
-            ApiError::bad_request(format!("{field} must be a score from 0 to 100"))
-                .with_errors(json!([{ "field": field, "message": "must be from 0 to 100" }])),
-        );
+        return Err(ApiError::bad_field(
+            field,
+            format!("{field} must be a score from 0 to 100"),
+            "must be from 0 to 100",
+        ));
     }
     // In range, so neither the product nor the conversion can overflow.
     Ok((score * Decimal::TEN).round().to_i64())

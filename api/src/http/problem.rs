@@ -47,6 +47,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, detail)
     }
 
+    /// 400 for one bad field: `detail` for a person, `errors: [{field, message}]` for code.
+    pub fn bad_field(field: &str, detail: impl Into<String>, message: &str) -> Self {
+        Self::bad_request(detail)
+            .with_errors(serde_json::json!([{ "field": field, "message": message }]))
+    }
+
     /// 401.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, detail)

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::commands::CrmObjectCommand;
 use super::error::CrmObjectError;
 use super::events::{CrmObjectEvent, ERASED_VALUE};
-use super::observe;
+use super::observe::{self, Seen};
+use super::recorded::Recorded;
 use super::state::ObjectState;
 use crate::ids::{CRM_OBJECT_STREAM, ObjectRef};
 
@@ -18,6 +19,7 @@ use crate::ids::{CRM_OBJECT_STREAM, ObjectRef};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CrmObject {
     state: ObjectState,
+    recorded: Recorded,
 }
 
 impl CrmObject {
@@ -109,6 +111,7 @@ impl CrmObject {
                 association_type,
                 removed,
                 occurred_at,
+                estimated: false,
             }],
             CrmObjectCommand::ErasePersonalData { occurred_at, .. } => {
                 vec![CrmObjectEvent::PersonalDataErased {
@@ -117,16 +120,25 @@ impl CrmObject {
                 }]
             }
             CrmObjectCommand::ObserveSnapshot(snapshot) => {
-                observe::snapshot(&self.state, &snapshot)
+                observe::snapshot(&self.state, &self.recorded, &snapshot)
             }
             CrmObjectCommand::ObserveAssociation {
                 other,
                 present,
                 observed_at,
+                stamping,
                 ..
-            } => observe::association(&self.state, object, other, present, observed_at)
-                .into_iter()
-                .collect(),
+            } => {
+                let seen = Seen {
+                    present,
+                    at: observed_at,
+                    updated_at: observed_at,
+                    stamping,
+                };
+                observe::association(&self.state, &self.recorded, object, other, seen)
+                    .into_iter()
+                    .collect()
+            }
         })
     }
 
@@ -156,6 +168,7 @@ impl Aggregate for CrmObject {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        self.recorded.apply(&event);
         self.state.apply(&event);
     }
 }

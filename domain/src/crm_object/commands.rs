@@ -91,7 +91,33 @@ pub enum CrmObjectCommand {
         present: bool,
         /// The time to stamp a difference with, epoch ms.
         observed_at: i64,
+        /// How `observed_at` was found: from the ends' creation (an estimate) or as observed.
+        stamping: Stamping,
     },
+}
+
+/// How a sync stamps an association it sees for the first time (HubSpot keeps no association
+/// history, so the moment it began is never known exactly).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stamping {
+    /// At the record's `updatedAt`: an incremental sync sees a recent change.
+    #[default]
+    Observed,
+    /// At the later of the two ends' creation, flagged as an estimate (full and history syncs).
+    FromCreation {
+        /// Also move a known association that was never removed back to that estimate when it
+        /// is earlier (a history backfill of a portal synced without history).
+        restamp: bool,
+    },
+}
+
+/// One past value of a property, from HubSpot's property history.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PastValue {
+    /// When it was set, epoch ms.
+    pub at: i64,
+    /// The value (empty means cleared).
+    pub value: String,
 }
 
 /// An object as a CRM API listing shows it.
@@ -109,6 +135,15 @@ pub struct Snapshot {
     pub created_at: i64,
     /// `updatedAt`, epoch ms: the stamp for any difference found.
     pub updated_at: i64,
+    /// Past values per property (`propertiesWithHistory`), in any order; empty when the
+    /// listing did not ask for history. Each is recorded at its own time unless recorded before.
+    pub history: BTreeMap<String, Vec<PastValue>>,
+    /// How associations seen here for the first time are stamped.
+    pub stamping: Stamping,
+    /// `createdAt` of the other ends, where known: [`Stamping::FromCreation`] stamps an
+    /// association at the later of the two; one whose other end is unknown is left for that
+    /// end's own listing to record.
+    pub others_created: BTreeMap<ObjectRef, i64>,
 }
 
 impl CrmObjectCommand {

@@ -75,6 +75,10 @@ pub enum CrmObjectEvent {
         removed: bool,
         /// When, epoch ms.
         occurred_at: i64,
+        /// True when `occurred_at` is a sync's estimate (the later of the two ends' creation):
+        /// HubSpot keeps no association history.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        estimated: bool,
     },
     /// A GDPR privacy deletion: every personal value of this object is gone, here and in the log.
     PersonalDataErased {

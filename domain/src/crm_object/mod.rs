@@ -6,12 +6,15 @@ mod error;
 mod events;
 mod from_webhook;
 mod observe;
+mod recorded;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_history;
 
 pub use aggregate::CrmObject;
-pub use commands::{CrmObjectCommand, Snapshot, association_type};
+pub use commands::{CrmObjectCommand, PastValue, Snapshot, Stamping, association_type};
 pub use error::CrmObjectError;
 pub use events::{CrmObjectEvent, ERASED_VALUE, PROPERTIES_CHANGED, redact_payload};
 pub use from_webhook::commands_for;

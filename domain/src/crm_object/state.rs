@@ -49,6 +49,9 @@ pub struct Association {
     pub other: ObjectRef,
     /// Present (true) or removed (false), with when.
     pub present: Stamped<bool>,
+    /// True when that time is a sync's estimate (HubSpot keeps no association history).
+    #[serde(default)]
+    pub estimated: bool,
 }
 
 /// Everything recorded about one object, resolved.
@@ -99,15 +102,22 @@ impl ObjectState {
                 other,
                 removed,
                 occurred_at,
+                estimated,
                 ..
             } => {
                 let present = !removed;
                 self.associations
                     .entry(other.stream_id())
-                    .and_modify(|a| a.present.update(present, *occurred_at))
+                    .and_modify(|a| {
+                        if *occurred_at >= a.present.occurred_at {
+                            a.estimated = *estimated;
+                        }
+                        a.present.update(present, *occurred_at);
+                    })
                     .or_insert_with(|| Association {
                         other: *other,
                         present: Stamped::new(present, *occurred_at),
+                        estimated: *estimated,
                     });
             }
             CrmObjectEvent::PersonalDataErased { .. } => {

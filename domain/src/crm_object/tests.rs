@@ -38,6 +38,9 @@ fn snapshot(object: ObjectRef, properties: &[(&str, &str)], updated_at: i64) -> 
         archived: false,
         created_at: 1,
         updated_at,
+        history: BTreeMap::new(),
+        stamping: Stamping::Observed,
+        others_created: BTreeMap::new(),
     }
 }
 
@@ -143,6 +146,7 @@ async fn a_snapshot_records_added_and_removed_associations() {
             association_type: "CONTACT_TO_COMPANY".into(),
             removed,
             occurred_at: at,
+            estimated: false,
         };
     Given::with(())
         .given(vec![
@@ -262,6 +266,7 @@ fn facts() -> impl Strategy<Value = Vec<CrmObjectEvent>> {
                         association_type: "CONTACT_TO_COMPANY".into(),
                         removed: kind == 5,
                         occurred_at: at,
+                        estimated: false,
                     },
                 }
             })

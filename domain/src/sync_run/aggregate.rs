@@ -44,6 +44,7 @@ impl SyncRun {
                 mode,
                 started_at,
                 since_ms,
+                history,
             } => {
                 if let Some(status) = self.status() {
                     return Err(SyncRunError::AlreadyStarted { status });
@@ -51,6 +52,7 @@ impl SyncRun {
                 SyncRunEvent::SyncStarted {
                     mode,
                     since_ms,
+                    history,
                     started_at,
                 }
             }
@@ -132,9 +134,10 @@ impl Aggregate for SyncRun {
                 SyncRunEvent::SyncStarted {
                     mode,
                     since_ms,
+                    history,
                     started_at,
                 },
-            ) => self.run = Some(SyncRunView::started(mode, since_ms, started_at)),
+            ) => self.run = Some(SyncRunView::started(mode, since_ms, history, started_at)),
             (Some(run), event) => run.apply(event),
             // `decide` records nothing before the start.
             (None, _) => {}

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::SyncMode;
+use super::state::{HistoryScope, SyncMode};
 use crate::ids::ObjectType;
 
 /// A request to record the progress of one sync run.
@@ -16,6 +16,8 @@ pub enum SyncRunCommand {
         started_at: DateTime<Utc>,
         /// For an incremental run, the watermark (epoch ms) it searches from.
         since_ms: Option<i64>,
+        /// Which records it reads with their property history.
+        history: HistoryScope,
     },
     /// One page of one object type was fetched and its objects recorded.
     RecordPage {

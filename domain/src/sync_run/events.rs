@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::state::{SyncMode, SyncTotals};
+use super::state::{HistoryScope, SyncMode, SyncTotals};
 use crate::ids::ObjectType;
 
 /// What happened in a sync run.
@@ -17,6 +17,10 @@ pub enum SyncRunEvent {
         mode: SyncMode,
         /// For an incremental run, the watermark (epoch ms) it searches from.
         since_ms: Option<i64>,
+        /// Which records it reads with their property history (none in runs recorded before
+        /// history existed).
+        #[serde(default)]
+        history: HistoryScope,
         /// When it began.
         started_at: DateTime<Utc>,
     },

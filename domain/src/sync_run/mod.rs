@@ -14,4 +14,6 @@ pub use aggregate::{SYNC_RUN_STREAM, SyncRun};
 pub use commands::SyncRunCommand;
 pub use error::SyncRunError;
 pub use events::SyncRunEvent;
-pub use state::{ObjectProgress, ResumePoint, SyncMode, SyncRunView, SyncStatus, SyncTotals};
+pub use state::{
+    HistoryScope, ObjectProgress, ResumePoint, SyncMode, SyncRunView, SyncStatus, SyncTotals,
+};

@@ -17,6 +17,36 @@ pub enum SyncMode {
     Full,
     /// Searches objects modified since a watermark.
     Incremental,
+    /// Lists every object of each type with its property history (a backfill for a portal
+    /// synced without history).
+    History,
+}
+
+impl SyncMode {
+    /// The mode as JSON and the CLI name it: `full`, `incremental` or `history`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Incremental => "incremental",
+            Self::History => "history",
+        }
+    }
+}
+
+/// Which records a run reads with their property history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "records", rename_all = "snake_case")]
+pub enum HistoryScope {
+    /// None: every value is stamped at its record's last modification.
+    #[default]
+    None,
+    /// Every record (a portal's first full sync, and history runs).
+    All,
+    /// Records modified at or after `since_ms` (later full syncs).
+    ModifiedSince {
+        /// Epoch ms.
+        since_ms: i64,
+    },
 }
 
 /// Where a started run stands.
@@ -102,6 +132,8 @@ pub struct SyncRunView {
     pub mode: SyncMode,
     /// The watermark (epoch ms) an incremental run searches from.
     pub since_ms: Option<i64>,
+    /// Which records it reads with their property history.
+    pub history: HistoryScope,
     /// When the run began.
     pub started_at: DateTime<Utc>,
     /// When anything was last recorded.
@@ -125,12 +157,14 @@ impl SyncRunView {
     pub(super) fn started(
         mode: SyncMode,
         since_ms: Option<i64>,
+        history: HistoryScope,
         started_at: DateTime<Utc>,
     ) -> Self {
         SyncRunView {
             status: SyncStatus::Running,
             mode,
             since_ms,
+            history,
             started_at,
             updated_at: started_at,
             finished_at: None,

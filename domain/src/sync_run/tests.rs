@@ -18,6 +18,7 @@ fn started(minute: u32) -> SyncRunEvent {
     SyncRunEvent::SyncStarted {
         mode: SyncMode::Full,
         since_ms: None,
+        history: HistoryScope::All,
         started_at: at(minute),
     }
 }
@@ -80,11 +81,13 @@ async fn starting_an_incremental_run_records_its_watermark() {
             mode: SyncMode::Incremental,
             started_at: at(0),
             since_ms: Some(1_795_000_000_000),
+            history: HistoryScope::None,
         })
         .await
         .then_expect_events(vec![SyncRunEvent::SyncStarted {
             mode: SyncMode::Incremental,
             since_ms: Some(1_795_000_000_000),
+            history: HistoryScope::None,
             started_at: at(0),
         }]);
 }
@@ -97,6 +100,7 @@ async fn a_run_cannot_start_twice() {
             mode: SyncMode::Full,
             started_at: at(1),
             since_ms: None,
+            history: HistoryScope::All,
         })
         .await
         .then_expect_error_message("sync run has already started and is running");
@@ -280,6 +284,7 @@ fn the_view_serializes_for_the_api() {
             "status": "failed",
             "mode": "full",
             "since_ms": null,
+            "history": {"records": "all"},
             "started_at": "2026-11-23T10:00:00Z",
             "updated_at": "2026-11-23T10:04:00Z",
             "finished_at": "2026-11-23T10:04:00Z",
@@ -345,4 +350,17 @@ fn every_event_reads_back_and_has_a_stable_type_name_and_version() {
             event
         );
     }
+}
+
+#[test]
+fn a_start_recorded_before_history_existed_reads_as_no_history() {
+    let event: SyncRunEvent = serde_json::from_value(json!({
+        "type": "sync_started", "mode": "full", "since_ms": null,
+        "started_at": "2026-11-23T10:00:00Z",
+    }))
+    .unwrap();
+    let SyncRunEvent::SyncStarted { history, .. } = event else {
+        panic!("not a start: {event:?}");
+    };
+    assert_eq!(history, HistoryScope::None);
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use healthscore_domain::crm_object::Snapshot;
+use healthscore_domain::crm_object::{Snapshot, Stamping};
 use healthscore_domain::ids::{ObjectRef, PortalId};
 use healthscore_domain::scoring::ConfigDocument;
 use healthscore_fixtures::generate::{CrmObject, ObjectType as FakeType, Portal};
@@ -65,6 +65,9 @@ fn snapshot_of(portal: PortalId, kind: ObjectKind, object: &CrmObject) -> Snapsh
         archived: object.is_archived(),
         created_at: object.created_at_ms,
         updated_at: object.updated_at_ms,
+        history: BTreeMap::new(),
+        stamping: Stamping::Observed,
+        others_created: BTreeMap::new(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `healthscore sync full|incremental` and the HubSpot settings every syncing command shares.
+//! `healthscore sync full|incremental|history` and the HubSpot settings every syncing command shares.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,9 +52,18 @@ impl HubSpotArgs {
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum SyncCommand {
     /// List every contact, company and deal (and the archived ones); records only differences.
-    Full,
+    /// A portal's first full sync reads every record's property history, later ones only that
+    /// of records modified since the last run.
+    Full {
+        /// Read no property history: every value is stamped at its record's last change.
+        #[arg(long)]
+        without_history: bool,
+    },
     /// Search what changed since the last completed sync (minus an overlap).
     Incremental,
+    /// Read every record again with its property history: backfills the past of a portal
+    /// synced without it. Resumable like any run.
+    History,
 }
 
 /// Runs a sync with a progress bar and prints its figures.
@@ -64,15 +73,21 @@ pub async fn run(db: &Db, hubspot: &HubSpotArgs, command: SyncCommand) -> anyhow
         .context("set HUBSPOT_ACCESS_TOKEN (a private-app token) to sync")?;
     let store = EventStore::new(db.clone());
     let recorder = Arc::new(Recorder::start(store.clone()));
-    let syncer = Syncer::new(
+    let mut syncer = Syncer::new(
         client,
         recorder,
         Arc::new(SyncRuns::new(&store)),
         db.clone(),
     );
     let mode = match command {
-        SyncCommand::Full => SyncMode::Full,
+        SyncCommand::Full { without_history } => {
+            if without_history {
+                syncer = syncer.without_history();
+            }
+            SyncMode::Full
+        }
         SyncCommand::Incremental => SyncMode::Incremental,
+        SyncCommand::History => SyncMode::History,
     };
     let started = std::time::Instant::now();
     let begun = syncer.begin(mode, None).await?;
@@ -97,7 +112,7 @@ pub async fn run(db: &Db, hubspot: &HubSpotArgs, command: SyncCommand) -> anyhow
     println!(
         "{} sync {} of portal {}{}: {} objects in {} pages, {} events recorded, {} requests \
          ({} answered 429, {} retried), {:.1} s",
-        begun_mode(mode),
+        mode.as_str(),
         begun.run_id,
         begun.portal,
         if begun.resumed { " (resumed)" } else { "" },
@@ -110,13 +125,6 @@ pub async fn run(db: &Db, hubspot: &HubSpotArgs, command: SyncCommand) -> anyhow
         started.elapsed().as_secs_f64(),
     );
     Ok(())
-}
-
-fn begun_mode(mode: SyncMode) -> &'static str {
-    match mode {
-        SyncMode::Full => "full",
-        SyncMode::Incremental => "incremental",
-    }
 }
 
 /// `objects 1200/22000 · 13 pages · 95 objects/s · eta 3m 10s`.

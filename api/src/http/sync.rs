@@ -14,7 +14,7 @@ use super::auth::Portal;
 use super::problem::ApiError;
 use crate::sync::SyncError;
 
-/// `{"mode": "full" | "incremental"}`.
+/// `{"mode": "full" | "incremental" | "history"}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncRequest {
@@ -47,7 +47,7 @@ pub async fn start(
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
-                "expected {{\"mode\": \"full\" | \"incremental\"}}: {}",
+                "expected {{\"mode\": \"full\" | \"incremental\" | \"history\"}}: {}",
                 rejection.body_text()
             ),
         )

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::HubSpotError;
 use super::config::ClientConfig;
+use super::history::HistoryLimit;
 use super::limiter::RollingLimiter;
 use super::retry::RetryPolicy;
 use super::stats::{ClientCounters, ClientStats};
@@ -30,6 +31,7 @@ pub(crate) struct Inner {
     pub(crate) search: RollingLimiter,
     pub(crate) policy: RetryPolicy,
     pub(crate) counters: ClientCounters,
+    pub(crate) history_limit: HistoryLimit,
 }
 
 /// Which HubSpot rate limit a request counts against.
@@ -121,6 +123,7 @@ impl HubSpotClient {
             policy: RetryPolicy::from(&config),
             token: config.access_token,
             counters: ClientCounters::default(),
+            history_limit: HistoryLimit::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),

@@ -32,33 +32,55 @@ struct WirePage {
     paging: WirePaging,
 }
 
+/// What one listing request asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listing<'a> {
+    /// The cursor of the page wanted (`None` for the first page).
+    pub after: Option<&'a str>,
+    /// The properties (HubSpot's default handful when empty).
+    pub properties: &'a [&'a str],
+    /// The properties to return with their past values (`propertiesWithHistory`); HubSpot
+    /// then pages at most [`super::HISTORY_PAGE_SIZE`] records.
+    pub history: &'a [&'a str],
+    /// The kinds of associated ids to inline.
+    pub associations: &'a [ObjectKind],
+    /// List only archived records instead of only live ones.
+    pub archived: bool,
+}
+
 impl HubSpotClient {
-    /// Lists one page (up to [`LIST_PAGE_SIZE`]) of `kind` records after the cursor `after`
-    /// (`None` for the first page), with the named properties (HubSpot's default handful when
-    /// empty) and association ids. `archived` lists only archived records instead of only live
-    /// ones. Association lists are not paged further: HubSpot inlines up to a few hundred ids.
+    /// Lists one page of `kind` records: up to [`LIST_PAGE_SIZE`], or the history page size
+    /// when `listing.history` names properties. Association lists are not paged further:
+    /// HubSpot inlines up to a few hundred ids.
     pub async fn list_objects(
         &self,
         kind: ObjectKind,
-        after: Option<&str>,
-        properties: &[&str],
-        associations: &[ObjectKind],
-        archived: bool,
+        listing: &Listing<'_>,
     ) -> Result<ObjectPage, HubSpotError> {
-        let mut call = Call::get("list objects", &["crm", "v3", "objects", kind.as_str()])
-            .query("limit", LIST_PAGE_SIZE.to_string())
-            .query("archived", archived.to_string());
-        if let Some(after) = after {
-            call = call.query("after", after);
-        }
-        let call = call
-            .list("properties", properties.iter().copied())
-            .list("associations", associations.iter().map(|k| k.as_str()));
-        let page: WirePage = self.execute(&call).await?;
-        Ok(ObjectPage {
-            results: page.results.into_iter().map(CrmRecord::from).collect(),
-            next_after: page.paging.after(),
+        let with_history = !listing.history.is_empty();
+        self.with_history_limit(with_history, |limit| {
+            let mut call = Call::get("list objects", &["crm", "v3", "objects", kind.as_str()])
+                .query("limit", limit.min(LIST_PAGE_SIZE).to_string())
+                .query("archived", listing.archived.to_string());
+            if let Some(after) = listing.after {
+                call = call.query("after", after);
+            }
+            let call = call
+                .list("properties", listing.properties.iter().copied())
+                .list("propertiesWithHistory", listing.history.iter().copied())
+                .list(
+                    "associations",
+                    listing.associations.iter().map(|k| k.as_str()),
+                );
+            async move {
+                let page: WirePage = self.execute(&call).await?;
+                Ok(ObjectPage {
+                    results: page.results.into_iter().map(CrmRecord::from).collect(),
+                    next_after: page.paging.after(),
+                })
+            }
         })
+        .await
     }
 
     /// Reads one live record with the named properties and association ids; `None` when no

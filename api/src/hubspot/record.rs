@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use healthscore_domain::crm_object::PastValue;
+
 use super::ObjectKind;
 
 /// One contact, company or deal.
@@ -24,6 +26,9 @@ pub struct CrmRecord {
     /// Associated record ids per kind, each id once (HubSpot repeats an id per association
     /// label), in HubSpot's order. Kinds other than [`ObjectKind`]s are left out.
     pub associations: BTreeMap<ObjectKind, Vec<String>>,
+    /// Past values of the properties asked for with history, as HubSpot lists them (newest
+    /// first); empty when none were asked for. A value without a readable time is left out.
+    pub history: BTreeMap<String, Vec<PastValue>>,
 }
 
 /// One record on the wire.
@@ -39,6 +44,33 @@ pub(crate) struct WireRecord {
     archived: bool,
     #[serde(default)]
     associations: BTreeMap<String, WireAssociations>,
+    #[serde(default)]
+    properties_with_history: BTreeMap<String, Vec<WirePastValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePastValue {
+    #[serde(default)]
+    value: Value,
+    timestamp: Value,
+}
+
+impl WirePastValue {
+    /// The value (null as empty: cleared) at its time; `None` when the time is unreadable.
+    fn decode(&self) -> Option<PastValue> {
+        let at = match &self.timestamp {
+            Value::String(text) => DateTime::parse_from_rfc3339(text)
+                .map(|t| t.timestamp_millis())
+                .ok()
+                .or_else(|| text.parse().ok())?,
+            Value::Number(number) => number.as_i64()?,
+            _ => return None,
+        };
+        Some(PastValue {
+            at,
+            value: scalar(&self.value).unwrap_or_default(),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,7 +125,16 @@ impl From<WireRecord> for CrmRecord {
                 Some((kind, ids))
             })
             .collect();
+        let history = wire
+            .properties_with_history
+            .iter()
+            .map(|(name, values)| {
+                let values = values.iter().filter_map(WirePastValue::decode).collect();
+                (name.clone(), values)
+            })
+            .collect();
         Self {
+            history,
             id: wire.id,
             properties,
             created_at: wire.created_at,
@@ -139,11 +180,42 @@ mod tests {
         }))
         .expect("valid record");
         let record = CrmRecord::from(wire);
+        assert!(record.history.is_empty());
         assert_eq!(record.properties.len(), 2);
         assert_eq!(record.properties["hs_object_id"], "51");
         assert_eq!(
             record.associations,
             BTreeMap::from([(ObjectKind::Companies, vec!["7".to_owned(), "3".to_owned()])])
+        );
+    }
+
+    #[test]
+    fn reads_past_values_newest_first_and_skips_unreadable_times() {
+        let wire: WireRecord = serde_json::from_value(json!({
+            "id": "51",
+            "properties": {"lifecyclestage": "customer"},
+            "propertiesWithHistory": {"lifecyclestage": [
+                {"value": "customer", "timestamp": "2026-03-01T00:00:00Z", "sourceType": "CRM_UI"},
+                {"value": "lead", "timestamp": "2025-01-01T00:00:00.000Z"},
+                {"value": "x", "timestamp": "soon"},
+                {"value": null, "timestamp": 1000}
+            ]},
+            "createdAt": "2025-01-01T00:00:00Z",
+            "updatedAt": "2026-03-01T00:00:00Z"
+        }))
+        .expect("valid record");
+        let record = CrmRecord::from(wire);
+        let past = |at, value: &str| PastValue {
+            at,
+            value: value.to_owned(),
+        };
+        assert_eq!(
+            record.history["lifecyclestage"],
+            vec![
+                past(1_772_323_200_000, "customer"),
+                past(1_735_689_600_000, "lead"),
+                past(1000, "")
+            ]
         );
     }
 }

@@ -1,15 +1,24 @@
 //! Beginning, paging and finishing a sync run.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
+use healthscore_domain::crm_object::Stamping;
+use healthscore_domain::ids::ObjectRef;
 use healthscore_domain::ids::PortalId;
-use healthscore_domain::sync_run::{ResumePoint, SyncMode, SyncRunCommand, SyncStatus};
+use healthscore_domain::sync_run::{
+    HistoryScope, ResumePoint, SyncMode, SyncRunCommand, SyncStatus,
+};
 use healthscore_projections::sync_lease;
 
 use super::cursor::Cursor;
 use super::runs::new_run_id;
-use super::snapshot::{associated_kinds, message, object_type, other_ends, properties, snapshot};
+use super::snapshot::{
+    Observing, associated, associated_kinds, history_properties, message, object_ref, object_type,
+    other_ends, properties, snapshot,
+};
 use super::{LEASE_TTL, SyncError, Syncer};
-use crate::hubspot::{CrmRecord, ObjectKind, SEARCH_PAGE_SIZE};
+use crate::hubspot::{CrmRecord, Listing, ObjectKind, SEARCH_PAGE_SIZE};
 
 /// Object types in the order a run pages them (companies first, so the contacts and deals that
 /// follow link to known companies).
@@ -46,6 +55,9 @@ pub struct StartedRun {
     pub mode: SyncMode,
     /// True when this continues an interrupted or failed run.
     pub resumed: bool,
+    /// `createdAt` of the objects this run recorded or looked up (`None`: not recorded yet),
+    /// for stamping associations at the later of their ends' creation.
+    created: std::sync::Arc<tokio::sync::Mutex<HashMap<ObjectRef, Option<i64>>>>,
 }
 
 /// One fetched page: records, their snapshots' authoritative association kinds, the next cursor.
@@ -139,15 +151,17 @@ impl Syncer {
         } else {
             let since_ms = match mode {
                 SyncMode::Incremental => watermark.map(|w| w - ms(self.overlap)),
-                SyncMode::Full => None,
+                SyncMode::Full | SyncMode::History => None,
             };
+            let history = self.history_scope(mode, watermark);
             let start = SyncRunCommand::StartSync {
                 mode,
                 started_at: now,
                 since_ms,
+                history,
             };
             self.runs.execute(portal, &run_id, start).await?;
-            tracing::info!(%portal, run_id, ?mode, since_ms, "sync run started");
+            tracing::info!(%portal, run_id, ?mode, since_ms, ?history, "sync run started");
         }
         self.progress.begin(&run_id);
         *self
@@ -161,7 +175,22 @@ impl Syncer {
             run_id,
             mode,
             resumed,
+            created: std::sync::Arc::default(),
         })
+    }
+
+    /// Which records a new run of `mode` reads with their history: all of them on a portal's
+    /// first sync and in a history run; on later full syncs, those modified since the last
+    /// run began (less the overlap); none in incremental runs.
+    fn history_scope(&self, mode: SyncMode, watermark: Option<i64>) -> HistoryScope {
+        match (mode, watermark) {
+            (SyncMode::Incremental, _) => HistoryScope::None,
+            (SyncMode::Full, _) if !self.with_history => HistoryScope::None,
+            (SyncMode::History, _) | (SyncMode::Full, None) => HistoryScope::All,
+            (SyncMode::Full, Some(watermark)) => HistoryScope::ModifiedSince {
+                since_ms: watermark - ms(self.overlap),
+            },
+        }
     }
 }
 
@@ -192,9 +221,10 @@ impl StartedRun {
             .view()
             .cloned()
             .ok_or_else(|| SyncError::Stalled("the run was never started".into()))?;
-        if self.mode == SyncMode::Full {
+        if self.mode != SyncMode::Incremental {
             self.estimate().await;
         }
+        let plan = Plan::of(&view);
         for kind in ORDER {
             let cursor = match run.resume_point(object_type(kind)) {
                 ResumePoint::Done => continue,
@@ -208,17 +238,17 @@ impl StartedRun {
             };
             // The next page is fetched while this one is recorded: the rate limit, not the
             // database, sets the pace. A crash loses only the unrecorded prefetch.
-            let mut page = self.fetch_counted(kind, &cursor).await?;
+            let mut page = self.fetch_counted(kind, &cursor, plan).await?;
             loop {
                 let next = page.0.next.clone();
                 let prefetch = async {
                     match &next {
-                        Some(cursor) => Some(self.fetch_counted(kind, cursor).await),
+                        Some(cursor) => Some(self.fetch_counted(kind, cursor, plan).await),
                         None => None,
                     }
                 };
                 let (recorded, prefetched) =
-                    tokio::join!(self.record(kind, &page.0, page.1), prefetch);
+                    tokio::join!(self.record(kind, &page.0, page.1, plan), prefetch);
                 recorded?;
                 match prefetched {
                     Some(fetched) => page = fetched?,
@@ -244,27 +274,55 @@ impl StartedRun {
         &self,
         kind: ObjectKind,
         cursor: &Cursor,
+        plan: Plan,
     ) -> Result<(Page, u64), SyncError> {
         let before = self.syncer.client.stats().requests;
-        let page = self.fetch(kind, cursor).await?;
+        let page = self.fetch(kind, cursor, plan).await?;
         Ok((page, self.syncer.client.stats().requests - before))
     }
 
     /// Records one fetched page and checkpoints its cursor.
-    async fn record(&self, kind: ObjectKind, page: &Page, requests: u64) -> Result<(), SyncError> {
+    async fn record(
+        &self,
+        kind: ObjectKind,
+        page: &Page,
+        requests: u64,
+        plan: Plan,
+    ) -> Result<(), SyncError> {
         let syncer = &self.syncer;
+        let mut created = self.created.lock().await;
+        if matches!(plan.stamping, Stamping::FromCreation { .. }) {
+            self.look_up_creations(page, &mut created).await?;
+        }
+        let observing = Observing {
+            authoritative: &page.authoritative,
+            stamping: plan.stamping,
+            created: &created,
+        };
         let mut messages: Vec<_> = page
             .records
             .iter()
-            .filter_map(|record| snapshot(self.portal, kind, record, &page.authoritative))
+            .filter_map(|record| snapshot(self.portal, kind, record, &observing))
             .map(|s| message(s, &self.run_id))
             .collect();
         let objects = messages.len() as u64;
         if page.mirror_associations {
             for record in &page.records {
-                messages.extend(other_ends(self.portal, kind, record, &self.run_id));
+                messages.extend(other_ends(
+                    self.portal,
+                    kind,
+                    record,
+                    &self.run_id,
+                    &observing,
+                ));
             }
         }
+        for record in &page.records {
+            if let Some(object) = object_ref(self.portal, kind, record) {
+                created.insert(object, Some(record.created_at.timestamp_millis()));
+            }
+        }
+        drop(created);
         let recorded = syncer.recorder.record(messages).await?;
         let record_page = SyncRunCommand::RecordPage {
             object_type: object_type(kind),
@@ -295,19 +353,67 @@ impl StartedRun {
         Ok(())
     }
 
-    async fn fetch(&self, kind: ObjectKind, cursor: &Cursor) -> Result<Page, SyncError> {
+    /// `createdAt` of the page's other ends not yet known to this run, from the log.
+    async fn look_up_creations(
+        &self,
+        page: &Page,
+        created: &mut HashMap<ObjectRef, Option<i64>>,
+    ) -> Result<(), SyncError> {
+        let unknown: Vec<ObjectRef> = page
+            .records
+            .iter()
+            .flat_map(|record| associated(self.portal, record))
+            .filter(|other| !created.contains_key(other))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in unknown.chunks(500) {
+            let streams: Vec<String> = chunk.iter().map(ObjectRef::stream_id).collect();
+            let found = self
+                .syncer
+                .recorder
+                .store()
+                .creation_times(&streams)
+                .await?;
+            for (object, stream) in chunk.iter().zip(&streams) {
+                created.insert(*object, found.get(stream).copied());
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch(
+        &self,
+        kind: ObjectKind,
+        cursor: &Cursor,
+        plan: Plan,
+    ) -> Result<Page, SyncError> {
         let client = &self.syncer.client;
         let props = properties(kind);
+        let all_history = history_properties(kind);
+        let history: &[&str] = match plan.history {
+            HistoryScope::All => &all_history,
+            HistoryScope::None | HistoryScope::ModifiedSince { .. } => &[],
+        };
         match cursor {
             Cursor::Live(after) => {
                 let others = associated_kinds(kind);
-                let page = client
-                    .list_objects(kind, after.as_deref(), props, &others, false)
-                    .await?;
+                let listing = Listing {
+                    after: after.as_deref(),
+                    properties: props,
+                    history,
+                    associations: &others,
+                    archived: false,
+                };
+                let mut page = client.list_objects(kind, &listing).await?;
+                if let HistoryScope::ModifiedSince { since_ms } = plan.history {
+                    self.read_history_of_modified(kind, &mut page.results, since_ms)
+                        .await?;
+                }
                 Ok(Page {
                     records: page.results,
                     authoritative: others,
-                    mirror_associations: false,
+                    mirror_associations: plan.mirror_listings(),
                     next: Some(match page.next_after {
                         Some(next) => Cursor::Live(Some(next)),
                         None => Cursor::Archived(None),
@@ -315,18 +421,60 @@ impl StartedRun {
                 })
             }
             Cursor::Archived(after) => {
-                let page = client
-                    .list_objects(kind, after.as_deref(), props, &[], true)
-                    .await?;
+                // A history import also learns the deleted records' associations, so their
+                // past (before the deletion) counts as it did in HubSpot.
+                let others = match plan.history {
+                    HistoryScope::All => associated_kinds(kind),
+                    HistoryScope::None | HistoryScope::ModifiedSince { .. } => Vec::new(),
+                };
+                let listing = Listing {
+                    after: after.as_deref(),
+                    properties: props,
+                    history,
+                    associations: &others,
+                    archived: true,
+                };
+                let page = client.list_objects(kind, &listing).await?;
                 Ok(Page {
                     records: page.results,
-                    authoritative: Vec::new(),
-                    mirror_associations: false,
+                    authoritative: others,
+                    mirror_associations: plan.mirror_listings(),
                     next: page.next_after.map(|next| Cursor::Archived(Some(next))),
                 })
             }
             Cursor::Search { since, after } => self.search(kind, *since, *after).await,
         }
+    }
+
+    /// Replaces the records modified at or after `since_ms` by reads with their history.
+    async fn read_history_of_modified(
+        &self,
+        kind: ObjectKind,
+        records: &mut [CrmRecord],
+        since_ms: i64,
+    ) -> Result<(), SyncError> {
+        let modified: Vec<String> = records
+            .iter()
+            .filter(|r| r.updated_at.timestamp_millis() >= since_ms)
+            .map(|r| r.id.clone())
+            .collect();
+        if modified.is_empty() {
+            return Ok(());
+        }
+        let read = self
+            .syncer
+            .client
+            .read_with_history(kind, &modified, properties(kind), &history_properties(kind))
+            .await?;
+        let mut by_id: HashMap<String, CrmRecord> =
+            read.into_iter().map(|r| (r.id.clone(), r)).collect();
+        for record in records.iter_mut() {
+            if let Some(read) = by_id.remove(&record.id) {
+                // The listing's associations stay: the read asked for none.
+                record.history = read.history;
+            }
+        }
+        Ok(())
     }
 
     /// One page of the modified-since search, with the associations search leaves out.
@@ -408,4 +556,31 @@ fn modified_ms(kind: ObjectKind, record: &CrmRecord) -> i64 {
             })
         })
         .unwrap_or_else(|| record.updated_at.timestamp_millis())
+}
+
+/// What a run reads and how it stamps, fixed when it starts.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    history: HistoryScope,
+    stamping: Stamping,
+}
+
+impl Plan {
+    fn of(view: &healthscore_domain::sync_run::SyncRunView) -> Self {
+        let stamping = match view.mode {
+            SyncMode::Incremental => Stamping::Observed,
+            SyncMode::Full => Stamping::FromCreation { restamp: false },
+            SyncMode::History => Stamping::FromCreation { restamp: true },
+        };
+        Self {
+            history: view.history,
+            stamping,
+        }
+    }
+
+    /// A listing records each association on the other end too when it stamps from creation:
+    /// the earlier-listed end skipped it while this end was unknown.
+    fn mirror_listings(self) -> bool {
+        matches!(self.stamping, Stamping::FromCreation { .. })
+    }
 }

@@ -80,6 +80,8 @@ pub struct Syncer {
     /// The run this syncer is working on: one at a time per process (the lease only tells
     /// processes apart).
     active: Arc<std::sync::Mutex<Option<String>>>,
+    /// Whether full syncs read property history (see [`Syncer::without_history`]).
+    with_history: bool,
 }
 
 impl Syncer {
@@ -99,6 +101,16 @@ impl Syncer {
             overlap: DEFAULT_OVERLAP,
             progress: LiveProgress::default(),
             active: Arc::default(),
+            with_history: true,
+        }
+    }
+
+    /// A syncer whose full syncs read no property history: every value is stamped at its
+    /// record's last modification (cheaper; `sync history` can backfill later).
+    pub fn without_history(self) -> Self {
+        Self {
+            with_history: false,
+            ..self
         }
     }
 

@@ -1,9 +1,9 @@
 //! What a HubSpot record becomes: a snapshot the CRM-object aggregate diffs against what it
 //! knows, so only differences are recorded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use healthscore_domain::crm_object::{CrmObjectCommand, Snapshot};
+use healthscore_domain::crm_object::{CrmObjectCommand, Snapshot, Stamping};
 use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
 use healthscore_projections::recorder::Message;
 use serde_json::json;
@@ -63,15 +63,61 @@ pub fn object_type(kind: ObjectKind) -> ObjectType {
     }
 }
 
-/// The snapshot of `record`; its associations count as complete for `authoritative` kinds only.
-/// `None` for a record whose id is not numeric.
+/// The properties read with their past values when a run imports history: every property
+/// the engine keeps except the modified date, whose history is merely every save.
+pub fn history_properties(kind: ObjectKind) -> Vec<&'static str> {
+    properties(kind)
+        .iter()
+        .copied()
+        .filter(|name| *name != kind.modified_property())
+        .collect()
+}
+
+/// How a page's records are turned into snapshots.
+#[derive(Debug, Clone, Copy)]
+pub struct Observing<'a> {
+    /// The kinds whose associations the page lists completely.
+    pub authoritative: &'a [ObjectKind],
+    /// How associations seen for the first time are stamped.
+    pub stamping: Stamping,
+    /// `createdAt` of the objects recorded so far, for [`Stamping::FromCreation`].
+    pub created: &'a HashMap<ObjectRef, Option<i64>>,
+}
+
+impl Observing<'_> {
+    fn created(&self, object: &ObjectRef) -> Option<i64> {
+        self.created.get(object).copied().flatten()
+    }
+}
+
+/// The objects `record` is associated with, as refs (non-numeric ids left out).
+pub fn associated(portal: PortalId, record: &CrmRecord) -> Vec<ObjectRef> {
+    record
+        .associations
+        .iter()
+        .flat_map(|(other_kind, ids)| {
+            ids.iter()
+                .filter_map(|id| id.parse::<u64>().ok())
+                .map(move |id| ObjectRef::new(portal, object_type(*other_kind), id))
+        })
+        .collect()
+}
+
+/// The ref of `record`, `None` for a record whose id is not numeric.
+pub fn object_ref(portal: PortalId, kind: ObjectKind, record: &CrmRecord) -> Option<ObjectRef> {
+    let id: u64 = record.id.parse().ok()?;
+    Some(ObjectRef::new(portal, object_type(kind), id))
+}
+
+/// The snapshot of `record`; its associations count as complete for the authoritative kinds
+/// only. `None` for a record whose id is not numeric.
 pub fn snapshot(
     portal: PortalId,
     kind: ObjectKind,
     record: &CrmRecord,
-    authoritative: &[ObjectKind],
+    observing: &Observing<'_>,
 ) -> Option<Snapshot> {
-    let id: u64 = record.id.parse().ok()?;
+    let object = object_ref(portal, kind, record)?;
     let properties = properties(kind)
         .iter()
         .map(|name| {
@@ -79,7 +125,8 @@ pub fn snapshot(
             ((*name).to_string(), value)
         })
         .collect();
-    let associations: BTreeMap<ObjectType, BTreeSet<u64>> = authoritative
+    let associations: BTreeMap<ObjectType, BTreeSet<u64>> = observing
+        .authoritative
         .iter()
         .map(|other| {
             let ids = record
@@ -90,47 +137,58 @@ pub fn snapshot(
             (object_type(*other), ids)
         })
         .collect();
+    let others_created = associated(portal, record)
+        .into_iter()
+        .filter_map(|other| Some((other, observing.created(&other)?)))
+        .collect();
     Some(Snapshot {
-        object: ObjectRef::new(portal, object_type(kind), id),
+        object,
         properties,
         associations,
         archived: record.archived,
         created_at: record.created_at.timestamp_millis(),
         updated_at: record.updated_at.timestamp_millis(),
+        history: record.history.clone(),
+        stamping: observing.stamping,
+        others_created,
     })
 }
 
 /// Messages recording, on the other end, each association `record` has: a search page sees
-/// only the changed side, and the read models answer from either end.
+/// only the changed side, and a full listing records an association once both ends are known
+/// (the read models answer from either end). Under [`Stamping::FromCreation`] each is stamped
+/// at the later of the two creations, and one whose other end is unknown is left out.
 pub fn other_ends(
     portal: PortalId,
     kind: ObjectKind,
     record: &CrmRecord,
     run_id: &str,
+    observing: &Observing<'_>,
 ) -> Vec<Message> {
-    let Ok(id) = record.id.parse::<u64>() else {
+    let Some(this) = object_ref(portal, kind, record) else {
         return Vec::new();
     };
-    let this = ObjectRef::new(portal, object_type(kind), id);
-    let observed_at = record.updated_at.timestamp_millis();
-    record
-        .associations
-        .iter()
-        .flat_map(|(other_kind, ids)| {
-            ids.iter()
-                .filter_map(|id| id.parse::<u64>().ok())
-                .map(move |other_id| ObjectRef::new(portal, object_type(*other_kind), other_id))
-        })
-        .map(|other| Message {
-            dedup_key: None,
-            commands: vec![CrmObjectCommand::ObserveAssociation {
-                object: other,
-                other: this,
-                present: true,
-                observed_at,
-            }],
-            metadata: sync_metadata(run_id),
-            raw_events: Vec::new(),
+    let created = record.created_at.timestamp_millis();
+    let updated = record.updated_at.timestamp_millis();
+    associated(portal, record)
+        .into_iter()
+        .filter_map(|other| {
+            let observed_at = match observing.stamping {
+                Stamping::Observed => updated,
+                Stamping::FromCreation { .. } => created.max(observing.created(&other)?),
+            };
+            Some(Message {
+                dedup_key: None,
+                commands: vec![CrmObjectCommand::ObserveAssociation {
+                    object: other,
+                    other: this,
+                    present: true,
+                    observed_at,
+                    stamping: observing.stamping,
+                }],
+                metadata: sync_metadata(run_id),
+                raw_events: Vec::new(),
+            })
         })
         .collect()
 }

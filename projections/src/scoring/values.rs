@@ -213,6 +213,7 @@ mod tests {
                 association_type: "TEST".to_string(),
                 removed,
                 occurred_at: at,
+                estimated: false,
             };
         match fact.clone() {
             Fact::Created(k, i) => vec![CrmObjectEvent::ObjectCreated {

@@ -71,6 +71,32 @@ impl EventStore {
         })
     }
 
+    /// When each of `stream_ids` was created, by its earliest recorded `ObjectCreated`;
+    /// streams without one are left out (one round trip).
+    pub async fn creation_times(
+        &self,
+        stream_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        if stream_ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        on_reader!(self.db(), pool => {
+            let mut query = QueryBuilder::new(
+                "SELECT stream_id, MIN(occurred_at) AS created FROM events \
+                 WHERE event_type = 'ObjectCreated' AND stream_id IN (",
+            );
+            let mut ids = query.separated(", ");
+            for id in stream_ids {
+                ids.push_bind(id.as_str());
+            }
+            query.push(") GROUP BY stream_id");
+            let rows = query.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get("stream_id")?, row.try_get("created")?)))
+                .collect()
+        })
+    }
+
     /// Up to `limit` events with a position above `after`, in position order.
     pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql =

@@ -12,7 +12,13 @@ async fn a_burst_of_429s_is_absorbed() {
         ..Faults::default()
     });
     let page = client
-        .list_objects(ObjectKind::Companies, None, &["name"], &[], false)
+        .list_objects(
+            ObjectKind::Companies,
+            &Listing {
+                properties: &["name"],
+                ..Listing::default()
+            },
+        )
         .await
         .unwrap();
     assert!(!page.results.is_empty());
@@ -84,7 +90,7 @@ async fn a_wrong_token_is_unauthorized() {
     })
     .unwrap();
     let error = client
-        .list_objects(ObjectKind::Contacts, None, &[], &[], false)
+        .list_objects(ObjectKind::Contacts, &Listing::default())
         .await
         .unwrap_err();
     assert!(matches!(error, HubSpotError::Unauthorized), "{error:?}");

@@ -13,7 +13,7 @@ use std::time::Duration;
 use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, RunningFake};
 use healthscore_fixtures::generate::{CrmObject, ObjectType, Portal};
 
-use super::{ClientConfig, CrmRecord, HubSpotClient, ObjectKind};
+use super::{ClientConfig, CrmRecord, HubSpotClient, Listing, ObjectKind};
 use crate::secret::Secret;
 
 /// Fixed "now" so generated portals are identical run to run.
@@ -66,7 +66,16 @@ async fn list_all(
     let mut after: Option<String> = None;
     loop {
         let page = client
-            .list_objects(kind, after.as_deref(), properties, associations, archived)
+            .list_objects(
+                kind,
+                &Listing {
+                    after: after.as_deref(),
+                    properties,
+                    associations,
+                    archived,
+                    ..Listing::default()
+                },
+            )
             .await
             .unwrap();
         records.extend(page.results);

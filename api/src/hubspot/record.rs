@@ -23,6 +23,8 @@ pub struct CrmRecord {
     pub updated_at: DateTime<Utc>,
     /// Whether the record is archived (deleted in the UI).
     pub archived: bool,
+    /// `archivedAt`, when archived and HubSpot said when.
+    pub archived_at: Option<DateTime<Utc>>,
     /// Associated record ids per kind, each id once (HubSpot repeats an id per association
     /// label), in HubSpot's order. Kinds other than [`ObjectKind`]s are left out.
     pub associations: BTreeMap<ObjectKind, Vec<String>>,
@@ -42,6 +44,8 @@ pub(crate) struct WireRecord {
     updated_at: DateTime<Utc>,
     #[serde(default)]
     archived: bool,
+    #[serde(default)]
+    archived_at: Option<DateTime<Utc>>,
     #[serde(default)]
     associations: BTreeMap<String, WireAssociations>,
     #[serde(default)]
@@ -140,6 +144,7 @@ impl From<WireRecord> for CrmRecord {
             created_at: wire.created_at,
             updated_at: wire.updated_at,
             archived: wire.archived,
+            archived_at: wire.archived_at,
             associations,
         }
     }

@@ -14,8 +14,8 @@ use healthscore_projections::sync_lease;
 use super::cursor::Cursor;
 use super::runs::new_run_id;
 use super::snapshot::{
-    Observing, associated, associated_kinds, history_properties, message, object_ref, object_type,
-    other_ends, properties, snapshot,
+    Observing, associated, associated_kinds, ended_by_deletion, history_properties, message,
+    object_ref, object_type, other_ends, properties, snapshot,
 };
 use super::{LEASE_TTL, SyncError, Syncer};
 use crate::hubspot::{CrmRecord, Listing, ObjectKind, SEARCH_PAGE_SIZE};
@@ -225,35 +225,25 @@ impl StartedRun {
             self.estimate().await;
         }
         let plan = Plan::of(&view);
-        for kind in ORDER {
-            let cursor = match run.resume_point(object_type(kind)) {
-                ResumePoint::Done => continue,
-                ResumePoint::After(text) => Cursor::parse(&text).ok_or_else(|| {
-                    SyncError::Stalled(format!("unreadable cursor {text:?} for {kind}"))
-                })?,
-                ResumePoint::Beginning => match view.since_ms {
-                    Some(since) => Cursor::Search { since, after: 0 },
-                    None => Cursor::Live(None),
-                },
-            };
-            // The next page is fetched while this one is recorded: the rate limit, not the
-            // database, sets the pace. A crash loses only the unrecorded prefetch.
-            let mut page = self.fetch_counted(kind, &cursor, plan).await?;
-            loop {
-                let next = page.0.next.clone();
-                let prefetch = async {
-                    match &next {
-                        Some(cursor) => Some(self.fetch_counted(kind, cursor, plan).await),
-                        None => None,
-                    }
+        // Every type's live records first, then the archived ones: by then both ends of any
+        // association a deleted record had are known, so it can be stamped.
+        for archived in [false, true] {
+            let run = syncer.runs.load(self.portal, &self.run_id).await?;
+            for kind in ORDER {
+                let cursor = match run.resume_point(object_type(kind)) {
+                    ResumePoint::Done => continue,
+                    ResumePoint::After(text) => Cursor::parse(&text).ok_or_else(|| {
+                        SyncError::Stalled(format!("unreadable cursor {text:?} for {kind}"))
+                    })?,
+                    ResumePoint::Beginning => match view.since_ms {
+                        Some(since) => Cursor::Search { since, after: 0 },
+                        None => Cursor::Live(None),
+                    },
                 };
-                let (recorded, prefetched) =
-                    tokio::join!(self.record(kind, &page.0, page.1, plan), prefetch);
-                recorded?;
-                match prefetched {
-                    Some(fetched) => page = fetched?,
-                    None => break,
+                if matches!(cursor, Cursor::Archived(_)) != archived {
+                    continue;
                 }
+                self.page_from(kind, cursor, plan, archived).await?;
             }
         }
         let complete = SyncRunCommand::CompleteSync {
@@ -266,6 +256,39 @@ impl StartedRun {
             .await?;
         tracing::info!(portal = %self.portal, run_id = self.run_id, "sync run completed");
         Ok(())
+    }
+
+    /// Pages `kind` from `cursor` until it is done or, for the live phase, until its archived
+    /// listing is next. The next page is fetched while this one is recorded: the rate limit,
+    /// not the database, sets the pace. A crash loses only the unrecorded prefetch.
+    async fn page_from(
+        &self,
+        kind: ObjectKind,
+        cursor: Cursor,
+        plan: Plan,
+        archived: bool,
+    ) -> Result<(), SyncError> {
+        let mut page = self.fetch_counted(kind, &cursor, plan).await?;
+        loop {
+            let next = page
+                .0
+                .next
+                .clone()
+                .filter(|next| archived || !matches!(next, Cursor::Archived(_)));
+            let prefetch = async {
+                match &next {
+                    Some(cursor) => Some(self.fetch_counted(kind, cursor, plan).await),
+                    None => None,
+                }
+            };
+            let (recorded, prefetched) =
+                tokio::join!(self.record(kind, &page.0, page.1, plan), prefetch);
+            recorded?;
+            match prefetched {
+                Some(fetched) => page = fetched?,
+                None => return Ok(()),
+            }
+        }
     }
 
     /// Fetches one page; also returns the HubSpot requests it took (retries included). Only one
@@ -309,6 +332,15 @@ impl StartedRun {
         if page.mirror_associations {
             for record in &page.records {
                 messages.extend(other_ends(
+                    self.portal,
+                    kind,
+                    record,
+                    &self.run_id,
+                    &observing,
+                ));
+            }
+            for record in &page.records {
+                messages.extend(ended_by_deletion(
                     self.portal,
                     kind,
                     record,
@@ -435,9 +467,11 @@ impl StartedRun {
                     archived: true,
                 };
                 let page = client.list_objects(kind, &listing).await?;
+                // Recorded through `other_ends` (both sides, then their end at the deletion),
+                // never as complete sets: a deleted record's associations ended with it.
                 Ok(Page {
                     records: page.results,
-                    authoritative: others,
+                    authoritative: Vec::new(),
                     mirror_associations: plan.mirror_listings(),
                     next: page.next_after.map(|next| Cursor::Archived(Some(next))),
                 })

@@ -177,18 +177,66 @@ pub fn other_ends(
                 Stamping::Observed => updated,
                 Stamping::FromCreation { .. } => created.max(observing.created(&other)?),
             };
-            Some(Message {
-                dedup_key: None,
-                commands: vec![CrmObjectCommand::ObserveAssociation {
-                    object: other,
-                    other: this,
-                    present: true,
-                    observed_at,
-                    stamping: observing.stamping,
-                }],
-                metadata: sync_metadata(run_id),
-                raw_events: Vec::new(),
-            })
+            Some((other, observed_at))
+        })
+        .flat_map(|(other, observed_at)| {
+            // A deleted record's listing is never a complete set: its own side goes this way too.
+            let own_side = record.archived.then_some((this, other));
+            own_side
+                .into_iter()
+                .chain([(other, this)])
+                .map(move |(object, other)| (object, other, observed_at))
+        })
+        .map(|(object, other, observed_at)| Message {
+            dedup_key: None,
+            commands: vec![CrmObjectCommand::ObserveAssociation {
+                object,
+                other,
+                present: true,
+                observed_at,
+                stamping: observing.stamping,
+            }],
+            metadata: sync_metadata(run_id),
+            raw_events: Vec::new(),
+        })
+        .collect()
+}
+
+/// Messages ending, at `record`'s deletion, each association a deleted record had, on both
+/// ends: a live record's listing no longer shows it, so it ended then (as HubSpot's webhooks
+/// report). Only under [`Stamping::FromCreation`], for ends whose creation is known.
+pub fn ended_by_deletion(
+    portal: PortalId,
+    kind: ObjectKind,
+    record: &CrmRecord,
+    run_id: &str,
+    observing: &Observing<'_>,
+) -> Vec<Message> {
+    let Some(this) = object_ref(portal, kind, record) else {
+        return Vec::new();
+    };
+    if !record.archived || matches!(observing.stamping, Stamping::Observed) {
+        return Vec::new();
+    }
+    let deleted_at = record
+        .archived_at
+        .unwrap_or(record.updated_at)
+        .timestamp_millis();
+    associated(portal, record)
+        .into_iter()
+        .filter(|other| observing.created(other).is_some())
+        .flat_map(|other| [(this, other), (other, this)])
+        .map(|(object, other)| Message {
+            dedup_key: None,
+            commands: vec![CrmObjectCommand::ObserveAssociation {
+                object,
+                other,
+                present: false,
+                observed_at: deleted_at,
+                stamping: Stamping::Observed,
+            }],
+            metadata: sync_metadata(run_id),
+            raw_events: Vec::new(),
         })
         .collect()
 }

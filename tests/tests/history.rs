@@ -1,0 +1,253 @@
+//! History from day one: a portal's past is the same whether its life arrived as webhooks,
+//! change by change, or in one full sync that reads HubSpot's property history. Each story runs
+//! on SQLite and on PostgreSQL.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use healthscore_api::hubspot::{ClientConfig, HubSpotClient};
+use healthscore_api::secret::Secret;
+use healthscore_domain::ids::PortalId;
+use healthscore_domain::scoring::ScoringConfig;
+use healthscore_domain::sync_run::SyncMode;
+use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, RunningFake};
+use healthscore_fixtures::generate::{Change, Happening, ObjectType, Portal};
+use healthscore_projections::scoring::service::ScoringService;
+use healthscore_projections::{Backend, EventStore};
+use healthscore_tests::server::TestServer;
+use healthscore_tests::{TestDb, on_both_backends};
+use serde_json::{Value, json};
+
+/// "Now" for the generated portal: 2026-11-23T00:00:00Z.
+const NOW_MS: i64 = 1_795_392_000_000;
+const DAY_MS: i64 = 86_400_000;
+
+fn portal() -> Portal {
+    Portal::generate(2026, 60, 15, 40, NOW_MS)
+}
+
+async fn fake_serving(portal: Portal) -> RunningFake {
+    FakeHubSpot::start(FakeConfig {
+        portal: Some(portal),
+        rate_limit: 10_000,
+        search_rate_limit: 10_000,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake HubSpot starts")
+}
+
+fn client_for(fake: &RunningFake) -> HubSpotClient {
+    HubSpotClient::new(ClientConfig {
+        base_url: fake.base_url().to_string(),
+        ..ClientConfig::new(Secret::new(fake.token()))
+    })
+    .expect("client")
+}
+
+/// A second, empty database on the same backend as `t`.
+async fn another(t: &TestDb) -> TestDb {
+    match t.db.backend() {
+        Backend::Sqlite => TestDb::sqlite().await,
+        Backend::Postgres => TestDb::postgres().await.expect("PostgreSQL is configured"),
+    }
+}
+
+fn singular(object_type: ObjectType) -> &'static str {
+    object_type.singular()
+}
+
+/// The webhook event HubSpot sends for one change.
+fn webhook_event(portal_id: u64, event_id: usize, change: &Change) -> Value {
+    let kind = singular(change.object_type);
+    let mut event = json!({
+        "eventId": event_id, "subscriptionId": 1, "portalId": portal_id, "appId": 1,
+        "occurredAt": change.at, "attemptNumber": 0, "objectId": change.id,
+        "changeSource": "CRM",
+    });
+    let (subscription, extra) = match &change.happening {
+        Happening::Created => ("creation", json!({})),
+        Happening::Deleted => ("deletion", json!({})),
+        Happening::PropertySet { name, value } => (
+            "propertyChange",
+            json!({"propertyName": name, "propertyValue": value}),
+        ),
+        Happening::Associated {
+            other_type,
+            other_id,
+        }
+        | Happening::Dissociated {
+            other_type,
+            other_id,
+        } => (
+            "associationChange",
+            json!({
+                "associationType": format!("{}_TO_{}", kind, singular(*other_type)).to_uppercase(),
+                "fromObjectId": change.id, "toObjectId": other_id,
+                "associationRemoved": matches!(change.happening, Happening::Dissociated { .. }),
+            }),
+        ),
+    };
+    event["subscriptionType"] = json!(format!("{kind}.{subscription}"));
+    if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+        event.extend(extra.clone());
+    }
+    event
+}
+
+/// Delivers the portal's whole life as signed webhooks, 100 events per delivery.
+async fn deliver_life(server: &TestServer, portal: &Portal) {
+    let events: Vec<Value> = portal
+        .timeline()
+        .iter()
+        .enumerate()
+        .map(|(n, change)| webhook_event(portal.portal_id, n + 1, change))
+        .collect();
+    for chunk in events.chunks(100) {
+        let response = server
+            .deliver(&Value::Array(chunk.to_vec()).to_string())
+            .await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+}
+
+/// The times worth scoring at: each change, the moment before it, and now (at most `limit`,
+/// evenly spread).
+fn times(portal: &Portal, limit: usize) -> Vec<DateTime<Utc>> {
+    let all: BTreeSet<i64> = portal
+        .timeline()
+        .iter()
+        .flat_map(|c| [c.at - 1, c.at])
+        .chain([NOW_MS])
+        .collect();
+    let all: Vec<i64> = all.into_iter().collect();
+    let stride = all.len().div_ceil(limit).max(1);
+    all.iter()
+        .step_by(stride)
+        .chain(all.last())
+        .filter_map(|ms| DateTime::from_timestamp_millis(*ms))
+        .collect()
+}
+
+async fn scoring(db: &healthscore_projections::Db) -> ScoringService {
+    let service = ScoringService::new(EventStore::new(db.clone()));
+    service.catch_up().await.expect("scoring index loads");
+    service
+}
+
+async fn a_full_sync_with_history_scores_every_past_moment_as_the_webhooks_did(t: TestDb) {
+    let portal = portal();
+    let fake = fake_serving(portal.clone()).await;
+    let synced = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let run = synced
+        .state
+        .syncer
+        .clone()
+        .expect("syncer")
+        .sync(SyncMode::Full)
+        .await
+        .expect("full sync");
+    assert!(!run.resumed);
+    let other = another(&t).await;
+    let webhooks = TestServer::start(other.db.clone()).await;
+    deliver_life(&webhooks, &portal).await;
+
+    let (by_sync, by_webhooks) = (scoring(&t.db).await, scoring(&other.db).await);
+    let config = ScoringConfig::default();
+    let portal_id = PortalId(portal.portal_id);
+    let (mut compared, mut scored, mut moved) = (0, 0, 0);
+    for id in portal.contacts.keys() {
+        let mut last_score = None;
+        for at in times(&portal, 250) {
+            let synced = by_sync.score(portal_id, *id, at, &config);
+            let delivered = by_webhooks.score(portal_id, *id, at, &config);
+            let synced = serde_json::to_value(&synced).unwrap();
+            assert_eq!(
+                synced,
+                serde_json::to_value(&delivered).unwrap(),
+                "contact {id} at {at}"
+            );
+            compared += 1;
+            if !synced.is_null() {
+                scored += 1;
+                let score = synced["score"].clone();
+                moved += usize::from(last_score.as_ref().is_some_and(|s| *s != score));
+                last_score = Some(score);
+            }
+        }
+    }
+    assert!(
+        scored * 3 > compared,
+        "most points are customers: {scored}/{compared}"
+    );
+    assert!(moved > 100, "scores change over the portal's life: {moved}");
+
+    // The same history through the API, for every customer.
+    let (synced_key, webhook_key) = (
+        synced.key(portal.portal_id).await,
+        webhooks.key(portal.portal_id).await,
+    );
+    let from = DateTime::from_timestamp_millis(NOW_MS - 180 * DAY_MS).unwrap();
+    let to = DateTime::from_timestamp_millis(NOW_MS).unwrap();
+    for id in portal.contacts.keys() {
+        let path = format!(
+            "/customers/{id}/score/history?from={}&to={}&step=1d",
+            from.to_rfc3339_opts(SecondsFormat::Secs, true),
+            to.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+        let (a, b) = (
+            synced.get(&path, &synced_key).await,
+            webhooks.get(&path, &webhook_key).await,
+        );
+        assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+        let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+        assert_eq!(a, b, "history of contact {id}");
+    }
+}
+
+/// The contact's email at `t`, from its HubSpot history.
+fn had_email_at(portal: &Portal, id: u64, t: i64) -> bool {
+    let contact = &portal.contacts[&id];
+    let alive = contact.archived_at_ms.is_none_or(|deleted| t < deleted);
+    let email = contact
+        .history
+        .get("email")
+        .and_then(|values| values.iter().rev().find(|(at, _)| *at <= t))
+        .is_some_and(|(_, value)| !value.trim().is_empty());
+    alive && email
+}
+
+async fn after_a_full_sync_a_contact_is_a_customer_from_the_moment_it_had_an_email(t: TestDb) {
+    let portal = Portal::generate(42, 300, 75, 150, NOW_MS);
+    let fake = fake_serving(portal.clone()).await;
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    syncer.sync(SyncMode::Full).await.expect("full sync");
+    let scoring = scoring(&t.db).await;
+    let config = ScoringConfig::default();
+    let (mut points, mut customers) = (0, 0);
+    for (id, contact) in &portal.contacts {
+        let mut t = contact.created_at_ms;
+        while t <= NOW_MS {
+            let at = DateTime::from_timestamp_millis(t).unwrap();
+            let report = scoring.score(PortalId(portal.portal_id), *id, at, &config);
+            assert_eq!(
+                report.is_some(),
+                had_email_at(&portal, *id, t),
+                "contact {id} at {at}"
+            );
+            points += 1;
+            customers += usize::from(report.is_some());
+            t += 7 * DAY_MS;
+        }
+    }
+    assert!(
+        customers * 10 > points * 8,
+        "{customers} of {points} points"
+    );
+}
+
+on_both_backends!(
+    a_full_sync_with_history_scores_every_past_moment_as_the_webhooks_did,
+    after_a_full_sync_a_contact_is_a_customer_from_the_moment_it_had_an_email,
+);

@@ -26,7 +26,8 @@ pub use config::{
 };
 pub use factors::{deal_value_total, portal_median};
 pub use model::{
-    Band, CustomerFacts, DealFacts, Factor, FactorStatus, Properties, ScoreStatus, SharedProperties,
+    Band, CustomerFacts, DealFacts, Factor, FactorStatus, Link, Properties, ScoreStatus,
+    SharedProperties,
 };
 pub use parse::{ConfigDocument, FieldError};
 pub use properties::{DealStatus, deal_amount, deal_probability, deal_status, parse_hubspot_date};

@@ -25,6 +25,26 @@ pub struct CustomerFacts {
     /// and restore events of the customer and of each deal in D(c). May include events outside
     /// the window: scoring keeps `t - window_days < occurred_at <= t` and counts distinct pairs.
     pub activity: Vec<(String, i64)>,
+    /// How the customer reaches each company and deal above, for the report.
+    pub links: Vec<Link>,
+}
+
+/// How a customer is linked to one of its companies or deals at `t`, as its report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    /// `company` or `deal`.
+    #[serde(rename = "type")]
+    pub object_type: &'static str,
+    /// The company's or deal's id.
+    pub id: String,
+    /// For a deal reached through a company, that company's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_company: Option<String>,
+    /// Since when the association holds.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// True when `since` is a sync's estimate (the later of the two records' creation):
+    /// HubSpot keeps no association history.
+    pub since_estimated: bool,
 }
 
 /// One deal of D(c).

@@ -5,7 +5,7 @@ use super::config::ScoringConfig;
 use super::factors::{
     Detail, FactorOutcome, activity_frequency, deal_value, engagement_recency, lifecycle_stage,
 };
-use super::model::{Band, CustomerFacts, Factor, FactorStatus, ScoreStatus};
+use super::model::{Band, CustomerFacts, Factor, FactorStatus, Link, ScoreStatus};
 use super::momentum::deal_momentum;
 use super::numbers::{round, serialize_decimal, serialize_float, serialize_opt_float};
 use chrono::{DateTime, Utc};
@@ -27,6 +27,10 @@ pub struct ScoreReport {
     pub coverage: Decimal,
     /// All five factors in specification order, weight-0 ones included.
     pub factors: Vec<FactorReport>,
+    /// The companies and deals counted, and since when each is linked (left out without
+    /// detail, and when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub associations: Vec<Link>,
 }
 
 /// One factor's part in a [`ScoreReport`].
@@ -125,5 +129,9 @@ fn report(
         band: combined.band,
         coverage: round(combined.coverage, 4),
         factors,
+        associations: match detail {
+            Detail::Explain => facts.links.clone(),
+            Detail::Skip => Vec::new(),
+        },
     }
 }

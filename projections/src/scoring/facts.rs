@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 const MAX_PAST_MEDIANS: usize = 4_096;
 
 use chrono::{DateTime, Utc};
-use healthscore_domain::crm_object::ObjectState;
+use healthscore_domain::crm_object::{Association, ObjectState};
 use healthscore_domain::ids::ObjectType;
 use healthscore_domain::scoring::{
-    CustomerFacts, DealFacts, ScoringConfig, deal_value_total, portal_median,
+    CustomerFacts, DealFacts, Link, ScoringConfig, deal_value_total, portal_median,
 };
 use rust_decimal::Decimal;
 
@@ -119,12 +119,63 @@ impl PortalObjects {
                 activity.extend(history.activity().map(|at| (format!("deal/{deal_id}"), at)));
             }
         }
+        let links = self.links_at(&contact, &company_ids, &deal_ids, t);
         Some(CustomerFacts {
             contact: contact_history.properties_at(t),
             companies,
             deals,
             activity,
+            links,
         })
+    }
+
+    /// How the contact reaches each of its companies and deals at `t`: directly, or a deal
+    /// through a company (direct links listed first win), with since when and whether that
+    /// time is a sync's estimate.
+    fn links_at(
+        &self,
+        contact: &ObjectState,
+        companies: &[u64],
+        deals: &BTreeSet<u64>,
+        t: i64,
+    ) -> Vec<Link> {
+        let link = |association: &Association, via: Option<u64>| Link {
+            object_type: association.other.object_type.as_str(),
+            id: association.other.id.to_string(),
+            via_company: via.map(|id| id.to_string()),
+            since: DateTime::from_timestamp_millis(association.present.occurred_at)
+                .unwrap_or_default(),
+            since_estimated: association.estimated,
+        };
+        let wanted = |association: &Association| {
+            association.present.value
+                && match association.other.object_type {
+                    ObjectType::Company => companies.contains(&association.other.id),
+                    ObjectType::Deal => deals.contains(&association.other.id),
+                    ObjectType::Contact => false,
+                }
+        };
+        let mut links: Vec<Link> = contact
+            .associations
+            .values()
+            .filter(|a| wanted(a))
+            .map(|a| link(a, None))
+            .collect();
+        for company in companies {
+            let Some(history) = self.get(ObjectType::Company, *company) else {
+                continue;
+            };
+            let state = history.state_at(t);
+            for association in state.associations.values().filter(|a| wanted(a)) {
+                let id = association.other.id.to_string();
+                if association.other.object_type == ObjectType::Deal
+                    && !links.iter().any(|l| l.object_type == "deal" && l.id == id)
+                {
+                    links.push(link(association, Some(*company)));
+                }
+            }
+        }
+        links
     }
 
     /// V(c) at `t` for customer `id` (0 when not a customer): only the deals are folded.

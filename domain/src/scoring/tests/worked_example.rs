@@ -39,6 +39,7 @@ fn example() -> CustomerFacts {
             ("contact:c1".to_owned(), ms("2026-11-10T12:00:00Z")),
             ("contact:c1".to_owned(), ms("2026-11-21T00:00:00Z")),
         ],
+        links: Vec::new(),
     }
 }
 

@@ -10,7 +10,7 @@ use healthscore_api::secret::Secret;
 use healthscore_domain::ids::PortalId;
 use healthscore_domain::scoring::ScoringConfig;
 use healthscore_domain::sync_run::SyncMode;
-use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, RunningFake};
+use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, Faults, RunningFake};
 use healthscore_fixtures::generate::{Change, Happening, ObjectType, Portal};
 use healthscore_projections::scoring::service::ScoringService;
 use healthscore_projections::{Backend, EventStore};
@@ -132,10 +132,7 @@ fn times(portal: &Portal, limit: usize) -> Vec<DateTime<Utc>> {
 /// The report without its associations' `since_estimated` flags, and those flags.
 fn estimate_flags(mut report: Value) -> (Value, Vec<bool>) {
     let mut flags = Vec::new();
-    if let Some(links) = report
-        .get_mut("associations")
-        .and_then(Value::as_array_mut)
-    {
+    if let Some(links) = report.get_mut("associations").and_then(Value::as_array_mut) {
         for link in links {
             let flag = link
                 .as_object_mut()
@@ -179,8 +176,7 @@ async fn a_full_sync_with_history_scores_every_past_moment_as_the_webhooks_did(t
             let synced = by_sync.score(portal_id, *id, at, &config);
             let delivered = by_webhooks.score(portal_id, *id, at, &config);
             let (synced, estimated) = estimate_flags(serde_json::to_value(&synced).unwrap());
-            let (delivered, reported) =
-                estimate_flags(serde_json::to_value(&delivered).unwrap());
+            let (delivered, reported) = estimate_flags(serde_json::to_value(&delivered).unwrap());
             assert_eq!(synced, delivered, "contact {id} at {at}");
             // Webhooks say when an association began; a sync can only estimate it.
             assert!(estimated.iter().all(|e| *e) && reported.iter().all(|e| !e));
@@ -267,7 +263,159 @@ async fn after_a_full_sync_a_contact_is_a_customer_from_the_moment_it_had_an_ema
     );
 }
 
+/// Every customer's report at every interesting time, as JSON.
+fn reports(service: &ScoringService, portal: &Portal) -> Vec<Value> {
+    let config = ScoringConfig::default();
+    let times = times(portal, 120);
+    portal
+        .contacts
+        .keys()
+        .flat_map(|id| times.iter().map(move |at| (*id, *at)))
+        .map(|(id, at)| {
+            let report = service.score(PortalId(portal.portal_id), id, at, &config);
+            json!({"contact": id, "at": at, "report": report})
+        })
+        .collect()
+}
+
+async fn a_history_run_backfills_a_portal_synced_without_history_and_resumes(t: TestDb) {
+    let portal = portal();
+    let fake = fake_serving(portal.clone()).await;
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    syncer
+        .clone()
+        .without_history()
+        .sync(SyncMode::Full)
+        .await
+        .expect("full sync without history");
+    assert_eq!(fake.stats().history_requests, 0);
+    let blank = scoring(&t.db).await;
+    let a_month_ago = DateTime::from_timestamp_millis(NOW_MS - 30 * DAY_MS).unwrap();
+    let missing = portal
+        .contacts
+        .keys()
+        .filter(|id| had_email_at(&portal, **id, a_month_ago.timestamp_millis()))
+        .filter(|id| {
+            let config = ScoringConfig::default();
+            let portal_id = PortalId(portal.portal_id);
+            blank.score(portal_id, **id, a_month_ago, &config).is_none()
+        })
+        .count();
+    assert!(missing > 5, "without history the past is blank ({missing})");
+
+    // The backfill is interrupted after a few pages, then resumed.
+    fake.set_faults(Faults {
+        latency: std::time::Duration::from_millis(30),
+        ..Faults::default()
+    });
+    let begun = syncer.begin(SyncMode::History, None).await.expect("begin");
+    let task = tokio::spawn({
+        let begun = begun.clone();
+        async move { begun.run().await }
+    });
+    while syncer.progress().report().pages < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    drop(begun);
+    fake.set_faults(Faults::default());
+    let resumed = syncer
+        .sync(SyncMode::History)
+        .await
+        .expect("resumed backfill");
+    assert!(resumed.resumed && resumed.mode == SyncMode::History);
+
+    let other = another(&t).await;
+    let direct = TestServer::start_syncing(other.db.clone(), client_for(&fake)).await;
+    let direct_syncer = direct.state.syncer.clone().expect("syncer");
+    direct_syncer.sync(SyncMode::Full).await.expect("import");
+    let (backfilled, imported) = (scoring(&t.db).await, scoring(&other.db).await);
+    assert_eq!(
+        reports(&backfilled, &portal),
+        reports(&imported, &portal),
+        "a backfilled portal has the past a first sync with history gives"
+    );
+}
+
+async fn history_pages_obey_a_lower_limit_and_later_syncs_read_only_what_changed(t: TestDb) {
+    let portal = portal();
+    let fake = FakeHubSpot::start(FakeConfig {
+        portal: Some(portal.clone()),
+        history_page_limit: 20,
+        rate_limit: 10_000,
+        search_rate_limit: 10_000,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake starts");
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    syncer.sync(SyncMode::Full).await.expect("first full sync");
+    assert_eq!(syncer.client().history_page_size(), 20, "the 400's limit");
+    let first = fake.stats();
+    let records = (portal.contacts.len() + portal.companies.len() + portal.deals.len()) as u64;
+    assert_eq!(first.history_records, records, "every record, once");
+
+    let contact = *portal.contacts.keys().next().unwrap();
+    fake.update_property(
+        ObjectType::Contacts,
+        &contact.to_string(),
+        "lifecyclestage",
+        Some("evangelist"),
+    )
+    .expect("update");
+    syncer.sync(SyncMode::Full).await.expect("second full sync");
+    let second = fake.stats();
+    assert_eq!(
+        second.history_records - first.history_records,
+        1,
+        "only the changed record's history is read again"
+    );
+    let report = syncer.progress().report();
+    assert_eq!(report.events, 1, "and only its new value is recorded");
+}
+
+async fn post_sync_starts_a_history_run(t: TestDb) {
+    let portal = portal();
+    let fake = fake_serving(portal.clone()).await;
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let key = server.key(portal.portal_id).await;
+    let started: Value = server
+        .client
+        .post(format!("{}/sync", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"mode": "history"}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(started["mode"], "history");
+    let status_url = started["status_url"].as_str().expect("status url");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let run = loop {
+        let run: Value = server.get(status_url, &key).await.json().await.unwrap();
+        if run["status"] != "running" {
+            break run;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run never ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["history"], json!({"records": "all"}));
+    assert!(fake.stats().history_requests > 0);
+}
+
 on_both_backends!(
     a_full_sync_with_history_scores_every_past_moment_as_the_webhooks_did,
     after_a_full_sync_a_contact_is_a_customer_from_the_moment_it_had_an_email,
+    a_history_run_backfills_a_portal_synced_without_history_and_resumes,
+    history_pages_obey_a_lower_limit_and_later_syncs_read_only_what_changed,
+    post_sync_starts_a_history_run,
 );

@@ -42,12 +42,25 @@ pub(super) fn snapshot(
             })
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
-        if !changes.is_empty() {
-            events.push(CrmObjectEvent::PropertiesChanged {
+        // The last save often is the one the history ended with: one event for both.
+        let same_save = match events.last_mut() {
+            Some(CrmObjectEvent::PropertiesChanged {
+                changes: saved,
+                occurred_at,
+                ..
+            }) if *occurred_at == at && changes.keys().all(|name| !saved.contains_key(name)) => {
+                Some(saved)
+            }
+            _ => None,
+        };
+        match same_save {
+            Some(saved) => saved.extend(changes),
+            None if !changes.is_empty() => events.push(CrmObjectEvent::PropertiesChanged {
                 object,
                 changes,
                 occurred_at: at,
-            });
+            }),
+            None => {}
         }
     }
     for (other_type, ids) in &snapshot.associations {

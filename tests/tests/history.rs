@@ -107,7 +107,12 @@ async fn deliver_life(server: &TestServer, portal: &Portal) {
         let response = server
             .deliver(&Value::Array(chunk.to_vec()).to_string())
             .await;
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        assert_eq!(
+            response.status(),
+            200,
+            "{}",
+            response.text().await.expect("body")
+        );
     }
 }
 
@@ -175,8 +180,9 @@ async fn a_full_sync_with_history_scores_every_past_moment_as_the_webhooks_did(t
         for at in times(&portal, 250) {
             let synced = by_sync.score(portal_id, *id, at, &config);
             let delivered = by_webhooks.score(portal_id, *id, at, &config);
-            let (synced, estimated) = estimate_flags(serde_json::to_value(&synced).unwrap());
-            let (delivered, reported) = estimate_flags(serde_json::to_value(&delivered).unwrap());
+            let (synced, estimated) = estimate_flags(serde_json::to_value(&synced).expect("json"));
+            let (delivered, reported) =
+                estimate_flags(serde_json::to_value(&delivered).expect("json"));
             assert_eq!(synced, delivered, "contact {id} at {at}");
             // Webhooks say when an association began; a sync can only estimate it.
             assert!(estimated.iter().all(|e| *e) && reported.iter().all(|e| !e));
@@ -202,8 +208,8 @@ async fn a_full_sync_with_history_scores_every_past_moment_as_the_webhooks_did(t
         synced.key(portal.portal_id).await,
         webhooks.key(portal.portal_id).await,
     );
-    let from = DateTime::from_timestamp_millis(NOW_MS - 180 * DAY_MS).unwrap();
-    let to = DateTime::from_timestamp_millis(NOW_MS).unwrap();
+    let from = DateTime::from_timestamp_millis(NOW_MS - 180 * DAY_MS).expect("a time");
+    let to = DateTime::from_timestamp_millis(NOW_MS).expect("a time");
     for id in portal.contacts.keys() {
         let path = format!(
             "/customers/{id}/score/history?from={}&to={}&step=1d",
@@ -215,7 +221,7 @@ async fn a_full_sync_with_history_scores_every_past_moment_as_the_webhooks_did(t
             webhooks.get(&path, &webhook_key).await,
         );
         assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
-        let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+        let (a, b): (Value, Value) = (a.json().await.expect("json"), b.json().await.expect("json"));
         assert!(a["points"].as_array().is_some_and(|p| p.len() == 181));
         assert_eq!(a, b, "history of contact {id}");
     }
@@ -245,7 +251,7 @@ async fn after_a_full_sync_a_contact_is_a_customer_from_the_moment_it_had_an_ema
     for (id, contact) in &portal.contacts {
         let mut t = contact.created_at_ms;
         while t <= NOW_MS {
-            let at = DateTime::from_timestamp_millis(t).unwrap();
+            let at = DateTime::from_timestamp_millis(t).expect("a time");
             let report = scoring.score(PortalId(portal.portal_id), *id, at, &config);
             assert_eq!(
                 report.is_some(),
@@ -291,7 +297,7 @@ async fn a_history_run_backfills_a_portal_synced_without_history_and_resumes(t: 
         .expect("full sync without history");
     assert_eq!(fake.stats().history_requests, 0);
     let blank = scoring(&t.db).await;
-    let a_month_ago = DateTime::from_timestamp_millis(NOW_MS - 30 * DAY_MS).unwrap();
+    let a_month_ago = DateTime::from_timestamp_millis(NOW_MS - 30 * DAY_MS).expect("a time");
     let missing = portal
         .contacts
         .keys()
@@ -358,7 +364,7 @@ async fn history_pages_obey_a_lower_limit_and_later_syncs_read_only_what_changed
     let records = (portal.contacts.len() + portal.companies.len() + portal.deals.len()) as u64;
     assert_eq!(first.history_records, records, "every record, once");
 
-    let contact = *portal.contacts.keys().next().unwrap();
+    let contact = *portal.contacts.keys().next().expect("a contact");
     fake.update_property(
         ObjectType::Contacts,
         &contact.to_string(),
@@ -397,7 +403,12 @@ async fn post_sync_starts_a_history_run(t: TestDb) {
     let status_url = started["status_url"].as_str().expect("status url");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let run = loop {
-        let run: Value = server.get(status_url, &key).await.json().await.unwrap();
+        let run: Value = server
+            .get(status_url, &key)
+            .await
+            .json()
+            .await
+            .expect("json");
         if run["status"] != "running" {
             break run;
         }

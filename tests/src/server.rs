@@ -133,6 +133,23 @@ impl TestServer {
             .expect("send")
     }
 
+    /// Polls a sync run's status URL until it is no longer running (at most 60 s); its view.
+    pub async fn finished_run(&self, status_url: &str, key: &str) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let run: serde_json::Value =
+                self.get(status_url, key).await.json().await.expect("json");
+            if run["status"] != "running" {
+                return run;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the run never finished: {run:#}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until the read models include everything appended so far.
     pub async fn projected(&self) {
         let head = self.state.store.head().await.expect("head");

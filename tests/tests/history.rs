@@ -401,23 +401,7 @@ async fn post_sync_starts_a_history_run(t: TestDb) {
         .expect("json");
     assert_eq!(started["mode"], "history");
     let status_url = started["status_url"].as_str().expect("status url");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    let run = loop {
-        let run: Value = server
-            .get(status_url, &key)
-            .await
-            .json()
-            .await
-            .expect("json");
-        if run["status"] != "running" {
-            break run;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the run never ended"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let run = server.finished_run(status_url, &key).await;
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(run["history"], json!({"records": "all"}));
     assert!(fake.stats().history_requests > 0);

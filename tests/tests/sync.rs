@@ -362,23 +362,7 @@ async fn post_sync_starts_a_run_that_can_be_followed(t: TestDb) {
     let run_id = body["run_id"].as_str().expect("run id").to_string();
     assert_eq!(location, format!("/sync/runs/{run_id}"));
 
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    let run = loop {
-        let run: Value = server
-            .get(&location, &key)
-            .await
-            .json()
-            .await
-            .expect("json");
-        if run["status"] != "running" {
-            break run;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the run never finished: {run:#}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let run = server.finished_run(&location, &key).await;
     assert_eq!(run["status"], "completed", "{run:#}");
     assert_eq!(run["totals"]["objects"], 80 + 20 + 40);
     assert_eq!(

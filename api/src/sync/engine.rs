@@ -330,24 +330,17 @@ impl StartedRun {
             .collect();
         let objects = messages.len() as u64;
         if page.mirror_associations {
-            for record in &page.records {
-                messages.extend(other_ends(
-                    self.portal,
-                    kind,
-                    record,
-                    &self.run_id,
-                    &observing,
-                ));
-            }
-            for record in &page.records {
-                messages.extend(ended_by_deletion(
-                    self.portal,
-                    kind,
-                    record,
-                    &self.run_id,
-                    &observing,
-                ));
-            }
+            // Every start before any end: a deleted record's associations begin, then end.
+            let (portal, run_id) = (self.portal, self.run_id.as_str());
+            let starts = page
+                .records
+                .iter()
+                .flat_map(|r| other_ends(portal, kind, r, run_id, &observing));
+            let ends = page
+                .records
+                .iter()
+                .flat_map(|r| ended_by_deletion(portal, kind, r, run_id, &observing));
+            messages.extend(starts.chain(ends).collect::<Vec<_>>());
         }
         for record in &page.records {
             if let Some(object) = object_ref(self.portal, kind, record) {

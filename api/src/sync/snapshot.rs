@@ -187,17 +187,15 @@ pub fn other_ends(
                 .chain([(other, this)])
                 .map(move |(object, other)| (object, other, observed_at))
         })
-        .map(|(object, other, observed_at)| Message {
-            dedup_key: None,
-            commands: vec![CrmObjectCommand::ObserveAssociation {
+        .map(|(object, other, observed_at)| {
+            let seen = CrmObjectCommand::ObserveAssociation {
                 object,
                 other,
                 present: true,
                 observed_at,
                 stamping: observing.stamping,
-            }],
-            metadata: sync_metadata(run_id),
-            raw_events: Vec::new(),
+            };
+            command_message(seen, run_id)
         })
         .collect()
 }
@@ -226,17 +224,15 @@ pub fn ended_by_deletion(
         .into_iter()
         .filter(|other| observing.created(other).is_some())
         .flat_map(|other| [(this, other), (other, this)])
-        .map(|(object, other)| Message {
-            dedup_key: None,
-            commands: vec![CrmObjectCommand::ObserveAssociation {
+        .map(|(object, other)| {
+            let ended = CrmObjectCommand::ObserveAssociation {
                 object,
                 other,
                 present: false,
                 observed_at: deleted_at,
                 stamping: Stamping::Observed,
-            }],
-            metadata: sync_metadata(run_id),
-            raw_events: Vec::new(),
+            };
+            command_message(ended, run_id)
         })
         .collect()
 }
@@ -244,9 +240,14 @@ pub fn ended_by_deletion(
 /// The message recording `snapshot` for run `run_id`. Snapshots need no dedup key: observing
 /// the same data twice records nothing the second time.
 pub fn message(snapshot: Snapshot, run_id: &str) -> Message {
+    command_message(CrmObjectCommand::ObserveSnapshot(snapshot), run_id)
+}
+
+/// The message recording one observation for run `run_id`.
+fn command_message(command: CrmObjectCommand, run_id: &str) -> Message {
     Message {
         dedup_key: None,
-        commands: vec![CrmObjectCommand::ObserveSnapshot(snapshot)],
+        commands: vec![command],
         metadata: sync_metadata(run_id),
         raw_events: Vec::new(),
     }

@@ -192,6 +192,10 @@ async fn a_past_as_of_sees_only_what_had_happened(t: TestDb) {
         )
         .await;
     assert_eq!(too_many.status(), 422);
+    let never = server
+        .get("/customers/999/score/history?step=1w", &key)
+        .await;
+    assert_eq!(never.status(), 404, "never a customer, as /score says");
     assert_eq!(
         server
             .get("/customers/1/score?as_of=yesterday", &key)
@@ -268,6 +272,21 @@ async fn configuration_versions_etags_and_validation(t: TestDb) {
         stale_and_malformed.status(),
         412,
         "the precondition is checked first"
+    );
+    let again = server
+        .client
+        .put(&url)
+        .bearer_auth(&key)
+        .header("If-Match", "*")
+        .json(&only_lifecycle)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(again.status(), 200, "* matches any version");
+    assert_eq!(
+        again.headers()["etag"],
+        "\"2\"",
+        "the same configuration again is no new version"
     );
     let after: Value = server
         .get("/scoring/config", &key)

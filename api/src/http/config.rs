@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Portal;
+use super::body::require_json;
 use super::problem::ApiError;
 use super::query::ApiQuery;
 use crate::scoring::configs::UpdateError;
@@ -97,7 +98,7 @@ pub async fn put(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let expected = match headers.get(header::IF_MATCH) {
-        Some(value) => Some(parse_if_match(value)?),
+        Some(value) => parse_if_match(value)?,
         None => None,
     };
     if let Some(expected) = expected {
@@ -116,6 +117,7 @@ pub async fn put(
             ));
         }
     }
+    require_json(&headers)?;
     let config = ConfigDocument::parse(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let now = chrono::Utc::now();
@@ -153,11 +155,14 @@ pub async fn put(
     }
 }
 
-/// `If-Match: "3"` (or `3`, or `W/"3"`) to version 3.
-fn parse_if_match(value: &HeaderValue) -> Result<u32, ApiError> {
+/// `If-Match: "3"` (or `3`, or `W/"3"`) to version 3; `*`, which matches any version, to `None`.
+fn parse_if_match(value: &HeaderValue) -> Result<Option<u32>, ApiError> {
     let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
     let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    text.parse().map_err(|_| {
+    text.parse().map(Some).map_err(|_| {
         ApiError::new(
             StatusCode::PRECONDITION_FAILED,
             format!("If-Match {text:?} names no version"),

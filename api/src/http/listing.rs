@@ -74,7 +74,17 @@ fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
         min_tenths: tenths("min_score", query.min_score)?,
         max_tenths: tenths("max_score", query.max_score)?,
         sort,
-        limit: query.limit.unwrap_or(50).clamp(1, 500),
+        limit: match query.limit {
+            None => 50,
+            Some(limit) if (1..=500).contains(&limit) => limit,
+            Some(limit) => {
+                return Err(ApiError::bad_field(
+                    "limit",
+                    format!("limit must be between 1 and 500, not {limit}"),
+                    "must be between 1 and 500",
+                ));
+            }
+        },
         after,
     })
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: the router, its shared state and the middleware stack.
 
 pub mod auth;
+pub mod body;
 pub mod config;
 mod health;
 pub mod listing;
@@ -19,12 +20,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler as _;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::routing::{get, post};
 use healthscore_projections::recorder::Recorder;
 use healthscore_projections::{Db, EventStore};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -109,7 +111,7 @@ pub fn router(state: AppState) -> Router {
     let webhooks = Router::new()
         .route("/webhooks/hubspot", post(webhook::receive))
         .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES));
-    Router::new()
+    let api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/customers", get(listing::list))
@@ -141,6 +143,24 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        // Outside the timeout, so its empty 408 becomes a problem document too.
+        .layer(axum::middleware::map_response(problem::problems_everywhere))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    with_security_headers(api)
+}
+
+/// Headers every answer carries: no MIME sniffing, no framing, no referrer, and a content
+/// policy that lets a JSON answer load nothing (a page that needs more sets its own).
+fn with_security_headers(router: Router) -> Router {
+    let header =
+        |name, value| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    router
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Portal;
+use super::body::JsonBytes;
 use super::problem::ApiError;
 use super::scores::config_for;
 
@@ -29,7 +30,7 @@ fn band_name(report: &ScoreReport) -> &'static str {
 pub async fn preview(
     State(state): State<AppState>,
     Portal(portal): Portal,
-    body: axum::body::Bytes,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Json<Value>, ApiError> {
     let document = ConfigDocument::parse(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;

@@ -86,6 +86,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The message for the client.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -108,6 +113,47 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// How much of a framework error's plain-text body becomes the problem's `detail`.
+const MAX_PLAIN_DETAIL: usize = 4 * 1024;
+
+/// Middleware: turns every error answer that is not a problem document yet (the router's own
+/// 404 and 405, axum's JSON and body-limit rejections, the timeout's 408) into one, keeping
+/// the status and headers such as `Allow`, with the framework's text as `detail`.
+pub async fn problems_everywhere(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_PLAIN_DETAIL)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let detail = match (status, text.is_empty()) {
+        (StatusCode::NOT_FOUND, true) => "no such endpoint; see /openapi.json".to_string(),
+        (StatusCode::METHOD_NOT_ALLOWED, true) => {
+            "this endpoint does not take that method; the Allow header lists those it takes"
+                .to_string()
+        }
+        (StatusCode::REQUEST_TIMEOUT, true) => {
+            "the request took too long and was abandoned".to_string()
+        }
+        (_, true) => status.canonical_reason().unwrap_or("error").to_string(),
+        (_, false) => text,
+    };
+    let mut problem = ApiError::new(status, detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
 }
 
 /// The answer to a handler that panicked (see the router's `CatchPanicLayer`).
@@ -142,6 +188,27 @@ mod tests {
         let request = Request::get("/boom").body(Body::empty()).expect("request");
         let response = app.oneshot(request).await.expect("an answer");
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_a_408_problem() {
+        async fn never() -> &'static str {
+            std::future::pending().await
+        }
+        let app = Router::new()
+            .route("/slow", get(never))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                std::time::Duration::from_millis(20),
+            ))
+            .layer(axum::middleware::map_response(problems_everywhere));
+        let request = Request::get("/slow").body(Body::empty()).expect("request");
+        let response = app.oneshot(request).await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
             "application/problem+json"

@@ -154,6 +154,12 @@ pub async fn history(
     let (version, config) = config_for(&state, portal, query.config_version).await?;
     let contact = customer_id(&id)?;
     state.scoring.catch_up().await.map_err(ApiError::internal)?;
+    let known = state
+        .scoring
+        .with_portal(portal, |objects| objects.was_ever_customer(contact));
+    if !known {
+        return Err(ApiError::not_found(format!("no customer {id}")));
+    }
     let series: Vec<Value> = (0..points)
         .map(|i| {
             let at = from + step * i32::try_from(i).unwrap_or(i32::MAX);

@@ -2,8 +2,9 @@
 //! shows a run's progress, from its events.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use healthscore_domain::sync_run::SyncMode;
 use serde::Deserialize;
@@ -11,6 +12,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Portal;
+use super::body::{parse, require_json};
 use super::problem::ApiError;
 use crate::sync::SyncError;
 
@@ -37,21 +39,25 @@ fn refused(error: SyncError) -> ApiError {
     }
 }
 
-/// `POST /sync`: 202 with the run's id once the run is recorded as started.
+/// `POST /sync`: 202 with the run's id once the run is recorded as started. No body means an
+/// incremental sync.
 pub async fn start(
     State(state): State<AppState>,
     Portal(portal): Portal,
-    body: Result<Json<SyncRequest>, axum::extract::rejection::JsonRejection>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "expected {{\"mode\": \"full\" | \"incremental\" | \"history\"}}: {}",
-                rejection.body_text()
-            ),
-        )
-    })?;
+    let request = if body.is_empty() {
+        SyncRequest {
+            mode: SyncMode::Incremental,
+        }
+    } else {
+        require_json(&headers)?;
+        parse::<SyncRequest>(&body).map_err(|error| {
+            let hint = "expected {\"mode\": \"full\" | \"incremental\" | \"history\"}";
+            ApiError::new(error.status(), format!("{hint}: {}", error.detail()))
+        })?
+    };
     let syncer = state.syncer.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -153,6 +153,9 @@ pub enum DeliveryError {
     /// The body is JSON but not an array.
     #[error("webhook body is not a JSON array")]
     NotArray,
+    /// No event at all: HubSpot never sends an empty delivery.
+    #[error("a webhook delivery holds at least one event")]
+    Empty,
     /// More events than HubSpot ever sends in one request (one request must not hold the
     /// writer for long).
     #[error("a webhook delivery holds at most {MAX_DELIVERY_EVENTS} events, this one {0}")]
@@ -184,11 +187,11 @@ pub enum DeliveryError {
 /// The most events HubSpot sends in one webhook request.
 pub const MAX_DELIVERY_EVENTS: usize = 100;
 
-/// Parses a delivery body: a JSON array of at most [`MAX_DELIVERY_EVENTS`] event objects.
+/// Parses a delivery body: a JSON array of 1 to [`MAX_DELIVERY_EVENTS`] event objects.
 ///
 /// # Errors
 ///
-/// A [`DeliveryError`] naming the first problem: not JSON, not an array, more than
+/// A [`DeliveryError`] naming the first problem: not JSON, not an array, empty, more than
 /// [`MAX_DELIVERY_EVENTS`] elements, an element that is
 /// not an object, or an element without a valid `portalId`, `occurredAt` or type. Handled
 /// types must also carry the fields their [`Change`] needs; unhandled ones need nothing more.
@@ -198,6 +201,9 @@ pub fn parse_delivery(body: &[u8]) -> Result<Vec<WebhookEvent>, DeliveryError> {
     let Value::Array(elements) = value else {
         return Err(DeliveryError::NotArray);
     };
+    if elements.is_empty() {
+        return Err(DeliveryError::Empty);
+    }
     if elements.len() > MAX_DELIVERY_EVENTS {
         return Err(DeliveryError::TooManyEvents(elements.len()));
     }

@@ -103,6 +103,10 @@ impl PortalScoringConfig {
                 }
                 let config =
                     ScoringConfig::from_document(&config).map_err(ScoringConfigError::Invalid)?;
+                // The same configuration again is not a new version.
+                if config == *self.current() {
+                    return Ok(Vec::new());
+                }
                 Ok(vec![ScoringConfigEvent::ScoringConfigUpdated {
                     version: current + 1,
                     config,

@@ -213,3 +213,19 @@ fn the_event_has_a_stable_type_name_and_version() {
     assert_eq!(event.event_type(), "ScoringConfigUpdated");
     assert_eq!(event.event_version(), "1");
 }
+
+#[tokio::test]
+async fn the_current_configuration_again_is_no_new_version() {
+    Given::with(())
+        .given(vec![updated(2, parsed(&document(30)), 1)])
+        .when_async(update(document(30), Some(2), 2))
+        .await
+        .then_expect_events(vec![]);
+    let defaults = json!({"weights": {"engagement_recency": 25, "deal_momentum": 20,
+        "lifecycle_stage": 15, "activity_frequency": 20, "deal_value": 20}});
+    Given::with(())
+        .given_no_previous_events()
+        .when_async(update(defaults, None, 1))
+        .await
+        .then_expect_events(vec![]);
+}

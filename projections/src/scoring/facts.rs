@@ -31,6 +31,12 @@ impl PortalObjects {
         })
     }
 
+    /// True when contact `id` was a customer at any time (a state only changes at a fact).
+    pub fn was_ever_customer(&self, id: u64) -> bool {
+        self.get(ObjectType::Contact, id)
+            .is_some_and(|history| history.times().any(|t| self.is_customer_at(id, t)))
+    }
+
     /// The customers at `t`, by id.
     pub fn customers_at(&self, t: i64) -> Vec<u64> {
         let mut ids: Vec<u64> = self

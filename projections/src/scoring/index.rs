@@ -86,6 +86,11 @@ impl ObjectHistory {
         &self.current
     }
 
+    /// The stamps of every recorded fact, in log order.
+    pub fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        self.events.iter().map(CrmObjectEvent::occurred_at)
+    }
+
     /// Stamps of the facts that count as activity (creation, property change, association
     /// change, restore).
     pub fn activity(&self) -> impl Iterator<Item = i64> + '_ {

@@ -140,8 +140,8 @@ fn handled_types_must_be_well_formed() {
 }
 
 #[test]
-fn empty_and_full_deliveries_parse() {
-    assert_eq!(parse_delivery(b"[]"), Ok(vec![]));
+fn an_empty_delivery_is_refused_and_a_full_one_parses() {
+    assert_eq!(parse_delivery(b"[]"), Err(DeliveryError::Empty));
     let many = Value::Array(vec![event("deal.deletion", json!({})); 100]).to_string();
     assert_eq!(parse_delivery(many.as_bytes()).map(|e| e.len()), Ok(100));
 }

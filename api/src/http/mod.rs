@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod events;
 mod health;
 pub mod listing;
 pub mod objects;
@@ -133,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .route("/deals/{id}", get(objects::deal))
         .route("/sync", post(sync::start))
         .route("/sync/runs/{id}", get(sync::run))
+        .route("/events", get(events::feed))
         .merge(webhooks)
         .with_state(state)
         // The last line of defence: a panic in a handler is a 500 problem, not a dropped

@@ -71,6 +71,32 @@ impl EventStore {
         })
     }
 
+    /// Up to `limit` events with a position above `after` whose stream id starts with
+    /// `prefix`, in position order (one portal's feed: every stream id starts `{portal}/`).
+    pub async fn read_prefix_after(
+        &self,
+        prefix: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Every id with the prefix sorts in [prefix, prefix + U+10FFFF).
+        let end = format!("{prefix}\u{10FFFF}");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE position > $1 AND stream_id >= $2 \
+             AND stream_id < $3 ORDER BY position LIMIT $4"
+        );
+        on_reader!(self.db(), pool => {
+            let rows = sqlx::query(&sql)
+                .bind(after)
+                .bind(prefix)
+                .bind(&end)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
     /// When each of `stream_ids` was created, by its earliest recorded `ObjectCreated`;
     /// streams without one are left out (one round trip).
     pub async fn creation_times(

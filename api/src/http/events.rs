@@ -1,0 +1,124 @@
+//! `GET /events?after=&limit=`: the audit feed, the key's portal's events in log order, so a
+//! downstream system can follow the log. The cursor is the global position.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, SecondsFormat, Utc};
+use healthscore_projections::RecordedEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::Portal;
+use super::problem::ApiError;
+use super::query::ApiQuery;
+
+/// Events per page unless `limit` says otherwise.
+const DEFAULT_LIMIT: i64 = 100;
+/// The most events one page holds.
+const MAX_LIMIT: i64 = 1_000;
+
+/// `?after=<position>&limit=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// One event of the feed.
+#[derive(Debug, Serialize)]
+pub struct FeedEvent {
+    /// Global position: the cursor.
+    position: i64,
+    /// The stream, `{portal}/{type}/{id}`.
+    stream_id: String,
+    /// The stream's type (`crm_object`, `scoring_config`, `sync_run`, ...).
+    stream_type: String,
+    /// The event's number within its stream, from 1.
+    sequence: i64,
+    /// The event type, e.g. `PropertiesChanged`.
+    #[serde(rename = "type")]
+    event_type: String,
+    /// The event type's version.
+    version: String,
+    /// When it happened in HubSpot (or here), RFC 3339.
+    occurred_at: String,
+    /// When it was recorded, RFC 3339.
+    recorded_at: String,
+    /// The event itself (personal values are blank after a privacy deletion).
+    payload: Value,
+    /// Where it came from: source, delivery or run ids.
+    metadata: Value,
+}
+
+/// A page of the feed.
+#[derive(Debug, Serialize)]
+pub struct FeedPage {
+    /// The events, in log order.
+    events: Vec<FeedEvent>,
+    /// The `after` of the next page: the last position here, or the one asked when empty.
+    next_after: i64,
+}
+
+fn time(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn json_or_text(text: String) -> Value {
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+impl From<RecordedEvent> for FeedEvent {
+    fn from(recorded: RecordedEvent) -> Self {
+        let event = recorded.event;
+        Self {
+            position: recorded.position,
+            stream_id: event.stream_id,
+            stream_type: event.stream_type,
+            sequence: event.sequence,
+            event_type: event.event_type,
+            version: event.event_version,
+            occurred_at: time(event.occurred_at),
+            recorded_at: time(recorded.recorded_at),
+            payload: json_or_text(event.payload),
+            metadata: json_or_text(event.metadata),
+        }
+    }
+}
+
+/// `GET /events`.
+pub async fn feed(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    ApiQuery(query): ApiQuery<FeedQuery>,
+) -> Result<Json<FeedPage>, ApiError> {
+    let after = query.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::bad_field(
+            "after",
+            "after must be a log position (0 or more)",
+            "must be 0 or more",
+        ));
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_field(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}, not {limit}"),
+            "out of range",
+        ));
+    }
+    let events = state
+        .store
+        .read_prefix_after(&format!("{portal}/"), after, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let next_after = events.last().map_or(after, |e| e.position);
+    Ok(Json(FeedPage {
+        events: events.into_iter().map(FeedEvent::from).collect(),
+        next_after,
+    }))
+}

@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// keep-alive connection, before it is closed: 10s, 1m.
     #[arg(long, env = "HEALTHSCORE_HEADER_TIMEOUT", default_value = "10s", value_parser = crate::workers::parse_interval)]
     pub header_timeout: std::time::Duration,
+    /// Bearer token `GET /metrics` asks for (its band counts name every portal); unset, the
+    /// metrics are open to whoever reaches the server.
+    #[arg(long, env = "HEALTHSCORE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<crate::secret::Secret>,
 }
 
 impl ServeArgs {
@@ -186,7 +190,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(addr = %listener.local_addr()?, backend = ?db.backend(), "serving");
-    let mut state = http::AppState::new(db.clone(), args.webhook.settings());
+    let mut state = http::AppState::new(db.clone(), args.webhook.settings())
+        .with_metrics_token(args.metrics_token.clone());
     if let Some(client) = args.hubspot.client()? {
         state = state.with_sync(client);
     }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod events;
 mod health;
 pub mod listing;
+pub mod metrics;
 pub mod objects;
 pub mod preview;
 pub mod problem;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub sync_runs: Arc<SyncRuns>,
     /// The HubSpot sync, when an access token is configured.
     pub syncer: Option<Syncer>,
+    /// The bearer token `/metrics` asks for, when set.
+    pub metrics_token: Option<crate::secret::Secret>,
 }
 
 impl AppState {
@@ -90,8 +93,16 @@ impl AppState {
             scored_through: Arc::new(watch::channel(0).0),
             sync_runs: Arc::new(SyncRuns::new(&store)),
             syncer: None,
+            metrics_token: None,
             store,
         }
+    }
+
+    /// Asks `/metrics` scrapers for `Authorization: Bearer <token>`.
+    #[must_use]
+    pub fn with_metrics_token(mut self, token: Option<crate::secret::Secret>) -> Self {
+        self.metrics_token = token;
+        self
     }
 
     /// Enables `POST /sync` and the periodic sync with `client`.
@@ -135,7 +146,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sync", post(sync::start))
         .route("/sync/runs/{id}", get(sync::run))
         .route("/events", get(events::feed))
+        .route("/metrics", get(metrics::scrape))
         .merge(webhooks)
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         // The last line of defence: a panic in a handler is a 500 problem, not a dropped
         // connection (and the panic is logged with the request's trace).

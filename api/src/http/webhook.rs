@@ -53,17 +53,32 @@ pub async fn receive(
     let request = SignedRequest::from_headers(method.as_str(), &url, &body, header);
     let secret_bytes: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
     let now_ms = chrono::Utc::now().timestamp_millis();
+    let delivery = |outcome: &'static str| {
+        metrics::counter!("healthscore_webhook_deliveries_total", "outcome" => outcome)
+            .increment(1);
+    };
     if let Err(error) = verify(&request, &secret_bytes, now_ms) {
         tracing::warn!(%error, "webhook signature refused");
+        delivery("refused_signature");
         return Err(ApiError::unauthorized(error.to_string()));
     }
-    let events = parse_delivery(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let events = parse_delivery(&body).map_err(|e| {
+        delivery("refused_body");
+        ApiError::bad_request(e.to_string())
+    })?;
     let messages: Vec<Message> = events.iter().map(message_for).collect();
-    let recorded = state
-        .recorder
-        .record(messages)
-        .await
-        .map_err(record_failed)?;
+    let started = std::time::Instant::now();
+    let recorded = state.recorder.record(messages).await.map_err(|error| {
+        delivery("unavailable");
+        record_failed(error)
+    })?;
+    metrics::histogram!("healthscore_webhook_ingest_seconds")
+        .record(started.elapsed().as_secs_f64());
+    delivery("recorded");
+    metrics::counter!("healthscore_webhook_events_total", "outcome" => "recorded")
+        .increment(recorded.events as u64);
+    metrics::counter!("healthscore_webhook_events_total", "outcome" => "duplicate")
+        .increment(recorded.duplicates as u64);
     tracing::debug!(
         events = events.len(),
         recorded = recorded.events,

@@ -69,6 +69,8 @@ impl HubSpotClient {
                 }
             }
             self.inner.counters.retry();
+            metrics::counter!("healthscore_hubspot_retries_total", "endpoint" => call.what)
+                .increment(1);
         }
     }
 
@@ -87,6 +89,8 @@ impl HubSpotClient {
             request = request.json(body);
         }
         counters.request();
+        metrics::counter!("healthscore_hubspot_requests_total", "endpoint" => call.what)
+            .increment(1);
         tracing::debug!(endpoint = call.what, method = %call.method, "HubSpot request");
         let response = match request.send().await {
             Ok(response) => response,
@@ -100,6 +104,9 @@ impl HubSpotClient {
         };
         if status.as_u16() == 429 {
             counters.rate_limited();
+            let policy = policy_name(&body);
+            metrics::counter!("healthscore_hubspot_rate_limited_total", "policy" => policy)
+                .increment(1);
         } else if status.is_server_error() {
             counters.server_error();
         }
@@ -133,4 +140,12 @@ fn describe(failure: &Failure) -> String {
         Failure::Status(status) => format!("status {status}"),
         Failure::Transport(error) => error.to_string(),
     }
+}
+
+/// The `policyName` of a 429 body (`ten_secondly_rolling`, `secondly`, `daily`), for metrics.
+fn policy_name(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("policyName")?.as_str().map(str::to_ascii_lowercase))
+        .unwrap_or_else(|| "unknown".to_string())
 }

@@ -230,6 +230,7 @@ impl Writer {
     /// first append committed (the state later jobs were decided on is the real one), so the
     /// next group starts while this one goes to disk; answers its jobs once it is durable.
     async fn commit(self, mut group: Group, told: oneshot::Sender<bool>) {
+        metrics::histogram!("healthscore_recorder_group_jobs").record(group.shares.len() as f64);
         let mut attempt = 1;
         let result = loop {
             match self.store.commit(&group.batch).await {

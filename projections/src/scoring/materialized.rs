@@ -227,3 +227,19 @@ pub async fn list(
         rows.iter().map(decode).collect()
     })
 }
+
+/// Materialized customers per portal and band (`insufficient_data` for those without one), for
+/// the metrics.
+pub async fn band_counts(db: &Db) -> Result<Vec<(PortalId, String, i64)>, StoreError> {
+    let sql = "SELECT portal_id, COALESCE(band, status) AS band, COUNT(*) AS customers \
+               FROM customer_scores GROUP BY portal_id, COALESCE(band, status)";
+    on_reader!(db, pool => {
+        let rows = sqlx::query(sql).fetch_all(pool).await?;
+        rows.iter()
+            .map(|row| {
+                let portal: i64 = row.try_get("portal_id")?;
+                Ok((PortalId(portal as u64), row.try_get("band")?, row.try_get("customers")?))
+            })
+            .collect()
+    })
+}

@@ -101,6 +101,10 @@ pub struct ServeArgs {
     /// metrics are open to whoever reaches the server.
     #[arg(long, env = "HEALTHSCORE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<crate::secret::Secret>,
+    /// Origins browsers may call the API from, comma-separated (e.g.
+    /// `https://app.example.com`); unset, no cross-origin call is allowed.
+    #[arg(long, env = "HEALTHSCORE_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl ServeArgs {
@@ -191,7 +195,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(addr = %listener.local_addr()?, backend = ?db.backend(), "serving");
     let mut state = http::AppState::new(db.clone(), args.webhook.settings())
-        .with_metrics_token(args.metrics_token.clone());
+        .with_metrics_token(args.metrics_token.clone())
+        .with_cors_origins(args.cors_origins.clone());
     if let Some(client) = args.hubspot.client()? {
         state = state.with_sync(client);
     }
@@ -209,6 +214,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn parse_origin(text: &str) -> Result<axum::http::HeaderValue, String> {
+    let text = text.trim();
+    let url = reqwest::Url::parse(text).map_err(|e| format!("{text:?} is not an origin: {e}"))?;
+    let bare = url.path() == "/" && url.query().is_none() && !text.ends_with('/');
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+        return Err(format!(
+            "{text:?} is not an origin: write scheme://host[:port], e.g. https://app.example.com"
+        ));
+    }
+    axum::http::HeaderValue::from_str(text).map_err(|e| e.to_string())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -247,5 +265,25 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_origin;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        assert!(parse_origin("https://app.example.com").is_ok());
+        assert!(parse_origin(" http://localhost:3000 ").is_ok());
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "ftp://x.example",
+            "*",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 }

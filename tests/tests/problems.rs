@@ -170,3 +170,39 @@ async fn a_listing_limit_out_of_range_and_an_empty_delivery_are_refused() {
             .is_some_and(|d| d.contains("at least one"))
     );
 }
+
+#[tokio::test]
+async fn cors_answers_only_the_origins_it_is_told() {
+    use healthscore_api::http::{AppState, WebhookSettings};
+    let t = TestDb::sqlite().await;
+    let preflight = |server: &TestServer, origin: &'static str| {
+        server
+            .client
+            .request(Method::OPTIONS, format!("{}/customers", server.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let closed = TestServer::start(t.db.clone()).await;
+    let answer = preflight(&closed, "https://app.example.com")
+        .await
+        .expect("send");
+    assert!(!answer.headers().contains_key("access-control-allow-origin"));
+
+    let origin: axum::http::HeaderValue = "https://app.example.com".parse().expect("origin");
+    let state =
+        AppState::new(t.db.clone(), WebhookSettings::default()).with_cors_origins(vec![origin]);
+    let open = TestServer::serve(state).await;
+    let allowed = preflight(&open, "https://app.example.com")
+        .await
+        .expect("send");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let other = preflight(&open, "https://evil.example")
+        .await
+        .expect("send");
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+}

@@ -76,6 +76,8 @@ pub struct AppState {
     pub syncer: Option<Syncer>,
     /// The bearer token `/metrics` asks for, when set.
     pub metrics_token: Option<crate::secret::Secret>,
+    /// Origins browsers may call the API from (CORS); none when empty.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 impl AppState {
@@ -94,8 +96,16 @@ impl AppState {
             sync_runs: Arc::new(SyncRuns::new(&store)),
             syncer: None,
             metrics_token: None,
+            cors_origins: Vec::new(),
             store,
         }
+    }
+
+    /// Lets browsers on `origins` call the API (CORS); with none, no cross-origin call is allowed.
+    #[must_use]
+    pub fn with_cors_origins(mut self, origins: Vec<HeaderValue>) -> Self {
+        self.cors_origins = origins;
+        self
     }
 
     /// Asks `/metrics` scrapers for `Authorization: Bearer <token>`.
@@ -120,6 +130,7 @@ impl AppState {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    let cors_origins = state.cors_origins.clone();
     let webhooks = Router::new()
         .route("/webhooks/hubspot", post(webhook::receive))
         .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES));
@@ -162,7 +173,31 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(problem::problems_everywhere))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    with_security_headers(api)
+    with_cors(with_security_headers(api), cors_origins)
+}
+
+/// CORS for the named origins only; without any, browsers keep their same-origin rule.
+fn with_cors(router: Router, origins: Vec<HeaderValue>) -> Router {
+    if origins.is_empty() {
+        return router;
+    }
+    use axum::http::Method;
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::PUT, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(Duration::from_secs(600));
+    router.layer(cors)
 }
 
 /// Headers every answer carries: no MIME sniffing, no framing, no referrer, and a content

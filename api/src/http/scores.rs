@@ -35,14 +35,22 @@ pub struct ScoreResponse {
     report: ScoreReport,
 }
 
-/// Parses an RFC 3339 time (400 otherwise).
+/// Parses an RFC 3339 time (400 naming the field otherwise). A space where the offset's `+`
+/// belongs is a `+` the client did not encode: the answer says so.
 pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
-            ApiError::bad_request(format!(
-                "{field} must be an RFC 3339 time, e.g. 2026-11-23T00:00:00Z"
-            ))
+            let hint = if text.contains(' ') {
+                " (a + in a query string must be sent as %2B, or use Z)"
+            } else {
+                ""
+            };
+            ApiError::bad_field(
+                field,
+                format!("{field} must be an RFC 3339 time, e.g. 2026-11-23T00:00:00Z{hint}"),
+                "not an RFC 3339 time",
+            )
         })
 }
 
@@ -192,6 +200,15 @@ fn history_point(at: DateTime<Utc>, report: &ScoreReport) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unencoded_plus_gets_a_hint() {
+        let error = parse_time("as_of", "2026-11-23T00:00:00 01:00").unwrap_err();
+        assert!(error.detail().contains("%2B"), "{}", error.detail());
+        assert!(parse_time("as_of", "2026-11-23T00:00:00+01:00").is_ok());
+        let plain = parse_time("as_of", "yesterday").unwrap_err();
+        assert!(!plain.detail().contains("%2B"));
+    }
 
     #[test]
     fn steps_parse_and_bad_ones_are_refused_without_panicking() {

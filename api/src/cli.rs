@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// `https://app.example.com`); unset, no cross-origin call is allowed.
     #[arg(long, env = "HEALTHSCORE_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// Requests per second each API key may make (bursts of twice that); past it, 429 with
+    /// `Retry-After`. 0 turns the budget off.
+    #[arg(long, env = "HEALTHSCORE_KEY_RATE_LIMIT", default_value_t = 1000)]
+    pub key_rate_limit: u32,
 }
 
 impl ServeArgs {
@@ -196,7 +200,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, backend = ?db.backend(), "serving");
     let mut state = http::AppState::new(db.clone(), args.webhook.settings())
         .with_metrics_token(args.metrics_token.clone())
-        .with_cors_origins(args.cors_origins.clone());
+        .with_cors_origins(args.cors_origins.clone())
+        .with_key_budget(std::num::NonZeroU32::new(args.key_rate_limit));
     if let Some(client) = args.hubspot.client()? {
         state = state.with_sync(client);
     }

@@ -206,3 +206,35 @@ async fn cors_answers_only_the_origins_it_is_told() {
         .expect("send");
     assert!(!other.headers().contains_key("access-control-allow-origin"));
 }
+
+#[tokio::test]
+async fn a_key_over_its_budget_is_a_429_problem_with_retry_after() {
+    use healthscore_api::http::{AppState, WebhookSettings};
+    let t = TestDb::sqlite().await;
+    let state = AppState::new(t.db.clone(), WebhookSettings::default())
+        .with_key_budget(std::num::NonZeroU32::new(1));
+    let server = TestServer::serve(state).await;
+    let key = server.key(77).await;
+    let other = server.key(77).await;
+    for _ in 0..2 {
+        assert_eq!(
+            server.get("/customers", &key).await.status(),
+            200,
+            "the burst"
+        );
+    }
+    let over = server.get("/customers", &key).await;
+    let retry_after = over.headers().get("retry-after").cloned();
+    problem(over, 429).await;
+    assert!(retry_after.is_some_and(|r| r.to_str().is_ok_and(|s| s.parse::<u64>().is_ok())));
+    assert_eq!(
+        server.get("/customers", &other).await.status(),
+        200,
+        "per key"
+    );
+    assert_eq!(
+        server.get("/healthz", "").await.status(),
+        200,
+        "probes are free"
+    );
+}

@@ -1,9 +1,10 @@
 //! `Authorization: Bearer <key>`: every REST endpoint but the webhook and probes sees only its
-//! key's portal.
+//! key's portal, and spends one request of the key's budget when there is one.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use healthscore_domain::ids::PortalId;
 use healthscore_projections::api_keys;
 
@@ -15,19 +16,30 @@ use super::problem::ApiError;
 pub struct Portal(pub PortalId);
 
 impl FromRequestParts<AppState> for Portal {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let refuse = |error: ApiError| error.into_response();
         let key = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <API key>"))?;
-        match api_keys::authenticate(&state.db, key.trim()).await {
-            Ok(Some(portal)) => Ok(Portal(portal)),
-            Ok(None) => Err(ApiError::unauthorized("unknown or revoked API key")),
-            Err(error) => Err(ApiError::internal(error)),
+            .ok_or_else(|| {
+                refuse(ApiError::unauthorized(
+                    "send Authorization: Bearer <API key>",
+                ))
+            })?;
+        let key = key.trim();
+        match api_keys::authenticate(&state.db, key).await {
+            Ok(Some(portal)) => {
+                if let Some(budget) = &state.key_budget {
+                    budget.spend(key).map_err(IntoResponse::into_response)?;
+                }
+                Ok(Portal(portal))
+            }
+            Ok(None) => Err(refuse(ApiError::unauthorized("unknown or revoked API key"))),
+            Err(error) => Err(refuse(ApiError::internal(error))),
         }
     }
 }

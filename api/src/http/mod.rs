@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod budget;
 pub mod config;
 pub mod events;
 mod health;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub metrics_token: Option<crate::secret::Secret>,
     /// Origins browsers may call the API from (CORS); none when empty.
     pub cors_origins: Vec<HeaderValue>,
+    /// Each API key's request budget, when there is one.
+    pub key_budget: Option<budget::KeyBudget>,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl AppState {
             syncer: None,
             metrics_token: None,
             cors_origins: Vec::new(),
+            key_budget: None,
             store,
         }
     }
@@ -105,6 +109,13 @@ impl AppState {
     #[must_use]
     pub fn with_cors_origins(mut self, origins: Vec<HeaderValue>) -> Self {
         self.cors_origins = origins;
+        self
+    }
+
+    /// Gives every API key a budget of `per_second` requests per second (429 past it).
+    #[must_use]
+    pub fn with_key_budget(mut self, per_second: Option<std::num::NonZeroU32>) -> Self {
+        self.key_budget = per_second.map(budget::KeyBudget::per_second);
         self
     }
 

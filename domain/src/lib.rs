@@ -8,3 +8,4 @@ pub mod ids;
 pub mod scoring;
 pub mod scoring_config;
 pub mod sync_run;
+pub mod time;

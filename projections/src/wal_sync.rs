@@ -216,9 +216,42 @@ fn database_file(path: &Path) -> std::io::Result<Arc<File>> {
 /// `/proc/locks` (for tests and diagnostics: a server on SQLite always holds one on its
 /// database file).
 pub fn posix_locks(pid: u32, inode: u64) -> std::io::Result<usize> {
-    let locks = std::fs::read_to_string("/proc/locks")?;
+    // Read after read, the kernel may skip lines of a list that changes in between (other
+    // connections locking and unlocking); one read per attempt, and three attempts before a
+    // lock counts as missing, keep a busy process from looking lockless.
+    let mut count = 0;
+    for _ in 0..3 {
+        count = count_locks(&read_proc_locks()?, pid, inode);
+        if count > 0 {
+            break;
+        }
+    }
+    Ok(count)
+}
+
+/// `/proc/locks` in one `read` where it fits (each `read` of it is one consistent walk).
+fn read_proc_locks() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut file = File::open("/proc/locks")?;
+    let mut buffer = vec![0_u8; 1 << 20];
+    let mut filled = 0;
+    loop {
+        if filled == buffer.len() {
+            buffer.resize(buffer.len() * 2, 0);
+        }
+        let read = file.read(&mut buffer[filled..])?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    buffer.truncate(filled);
+    Ok(String::from_utf8_lossy(&buffer).into_owned())
+}
+
+fn count_locks(locks: &str, pid: u32, inode: u64) -> usize {
     let (pid, inode) = (pid.to_string(), inode.to_string());
-    Ok(locks
+    locks
         .lines()
         .filter(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
@@ -229,7 +262,7 @@ pub fn posix_locks(pid: u32, inode: u64) -> std::io::Result<usize> {
                     .and_then(|id| id.rsplit(':').next())
                     .is_some_and(|ino| ino == inode)
         })
-        .count())
+        .count()
 }
 
 /// Fails when this process holds no POSIX lock on the database file at `path` (it always

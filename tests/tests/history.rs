@@ -220,8 +220,17 @@ async fn a_full_sync_with_history_scores_every_past_moment_as_the_webhooks_did(t
             synced.get(&path, &synced_key).await,
             webhooks.get(&path, &webhook_key).await,
         );
-        assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+        let status = (a.status().as_u16(), b.status().as_u16());
+        assert!(matches!(status, (200, 200) | (404, 404)), "{status:?}");
         let (a, b): (Value, Value) = (a.json().await.expect("json"), b.json().await.expect("json"));
+        if status.0 == 404 {
+            // Never a customer: no email in its whole life, on either side.
+            assert!(
+                !portal.contacts[id].history.contains_key("email"),
+                "contact {id}"
+            );
+            continue;
+        }
         assert!(a["points"].as_array().is_some_and(|p| p.len() == 181));
         assert_eq!(a, b, "history of contact {id}");
     }

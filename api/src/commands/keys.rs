@@ -42,8 +42,7 @@ pub async fn run(db: &Db, command: KeysCommand) -> anyhow::Result<()> {
                 "id", "portal", "created", "status"
             );
             for key in api_keys::list(db).await? {
-                let created =
-                    healthscore_projections::read_models::queries::rfc3339(key.created_at);
+                let created = healthscore_domain::time::rfc3339_ms(key.created_at);
                 let status = if key.revoked_at.is_some() {
                     "revoked"
                 } else {

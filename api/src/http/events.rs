@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, SecondsFormat, Utc};
+use healthscore_domain::time::rfc3339_ms;
 use healthscore_projections::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,12 +61,6 @@ pub struct FeedPage {
     next_after: i64,
 }
 
-fn time(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 fn json_or_text(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
@@ -81,8 +75,8 @@ impl From<RecordedEvent> for FeedEvent {
             sequence: event.sequence,
             event_type: event.event_type,
             version: event.event_version,
-            occurred_at: time(event.occurred_at),
-            recorded_at: time(recorded.recorded_at),
+            occurred_at: rfc3339_ms(event.occurred_at),
+            recorded_at: rfc3339_ms(recorded.recorded_at),
             payload: json_or_text(event.payload),
             metadata: json_or_text(event.metadata),
         }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use healthscore_domain::scoring::float_json;
-use healthscore_projections::read_models::queries::rfc3339;
+use healthscore_domain::time::rfc3339_ms as rfc3339;
 use healthscore_projections::scoring::materialized::{self, ListFilter, ScoreRow, Sort, SortKey};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Portal;
+use healthscore_domain::time::rfc3339;
+
 use super::body::JsonBytes;
 use super::problem::ApiError;
 use super::scores::config_for;
@@ -79,7 +81,7 @@ pub async fn preview(
         .map(|(id, a, b)| json!({"customer_id": id.to_string(), "score_now": float_json(*a), "score_candidate": float_json(*b), "delta": float_json((*b - *a).round_dp(1))}))
         .collect();
     Ok(Json(json!({
-        "as_of": now.to_rfc3339(),
+        "as_of": rfc3339(&now),
         "current_version": version,
         "customers": before.len(),
         "bands_now": counts_now,

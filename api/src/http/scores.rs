@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use super::AppState;
 use super::auth::Portal;
+use healthscore_domain::time::rfc3339;
+
 use super::problem::ApiError;
 use super::query::ApiQuery;
 
@@ -94,10 +96,10 @@ pub async fn score(
     let report = state
         .scoring
         .score(portal, contact, at, &config)
-        .ok_or_else(|| ApiError::not_found(format!("no customer {id} at {}", at.to_rfc3339())))?;
+        .ok_or_else(|| ApiError::not_found(format!("no customer {id} at {}", rfc3339(&at))))?;
     Ok(Json(ScoreResponse {
         customer_id: id,
-        as_of: at.to_rfc3339(),
+        as_of: rfc3339(&at),
         config_version: version,
         report,
     }))
@@ -173,7 +175,7 @@ pub async fn history(
             let at = from + step * i32::try_from(i).unwrap_or(i32::MAX);
             match state.scoring.score(portal, contact, at, &config) {
                 Some(report) => history_point(at, &report),
-                None => serde_json::json!({"as_of": at.to_rfc3339(), "status": "not_a_customer"}),
+                None => serde_json::json!({"as_of": rfc3339(&at), "status": "not_a_customer"}),
             }
         })
         .collect();
@@ -184,7 +186,7 @@ pub async fn history(
 
 /// One point of a history: the report's headline fields, serialized as the score itself is.
 fn history_point(at: DateTime<Utc>, report: &ScoreReport) -> Value {
-    let mut point = serde_json::json!({"as_of": at.to_rfc3339()});
+    let mut point = serde_json::json!({"as_of": rfc3339(&at)});
     if let (Value::Object(fields), Ok(Value::Object(all))) =
         (&mut point, serde_json::to_value(report))
     {

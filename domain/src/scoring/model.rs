@@ -41,6 +41,7 @@ pub struct Link {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via_company: Option<String>,
     /// Since when the association holds.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub since: chrono::DateTime<chrono::Utc>,
     /// True when `since` is a sync's estimate (the later of the two records' creation):
     /// HubSpot keeps no association history.

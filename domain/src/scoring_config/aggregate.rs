@@ -41,6 +41,7 @@ pub struct ConfigVersion<'a> {
     /// The version number (1 is the defaults).
     pub version: u32,
     /// When it was accepted; `None` for version 1, which needs no update.
+    #[serde(serialize_with = "crate::time::serialize_option")]
     pub updated_at: Option<DateTime<Utc>>,
     /// The configuration of this version.
     pub config: &'a ScoringConfig,

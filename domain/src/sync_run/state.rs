@@ -135,10 +135,13 @@ pub struct SyncRunView {
     /// Which records it reads with their property history.
     pub history: HistoryScope,
     /// When the run began.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub started_at: DateTime<Utc>,
     /// When anything was last recorded.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub updated_at: DateTime<Utc>,
     /// When it completed or (last) failed; `None` while running.
+    #[serde(serialize_with = "crate::time::serialize_option")]
     pub finished_at: Option<DateTime<Utc>>,
     /// The watermark (epoch ms) for the next incremental run, once completed.
     pub watermark_ms: Option<i64>,

@@ -68,13 +68,6 @@ pub fn display_name(
     }
 }
 
-/// Epoch ms as RFC 3339 (UTC, milliseconds).
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
-
 /// A live (not deleted, not merged away) object, or None.
 pub async fn object(db: &Db, object: ObjectRef) -> Result<Option<ObjectView>, StoreError> {
     let key = (
@@ -145,8 +138,8 @@ pub async fn object(db: &Db, object: ObjectRef) -> Result<Option<ObjectView>, St
             object_type: object.object_type,
             name: display_name(object.object_type, &properties),
             properties,
-            created_at: created_at.map(rfc3339),
-            updated_at: rfc3339(updated_at),
+            created_at: created_at.map(healthscore_domain::time::rfc3339_ms),
+            updated_at: healthscore_domain::time::rfc3339_ms(updated_at),
             associations,
         }))
     })

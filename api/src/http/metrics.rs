@@ -23,7 +23,8 @@ const SECONDS: [f64; 12] = [
 /// Histogram buckets for counts of jobs per commit.
 const JOBS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
-/// The process's recorder, installed on first use (one per process, shared by every router).
+/// The process's recorder, installed on first use (one per process, shared by every router;
+/// [`super::router`] installs it).
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {

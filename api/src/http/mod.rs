@@ -141,6 +141,8 @@ impl AppState {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    // Installed before the first request, so nothing recorded before a scrape is lost.
+    metrics::handle();
     let cors_origins = state.cors_origins.clone();
     let webhooks = Router::new()
         .route("/webhooks/hubspot", post(webhook::receive))

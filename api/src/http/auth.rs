@@ -20,16 +20,11 @@ impl FromRequestParts<AppState> for Portal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let refuse = |error: ApiError| error.into_response();
-        let key = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                refuse(ApiError::unauthorized(
-                    "send Authorization: Bearer <API key>",
-                ))
-            })?;
+        let key = bearer(&parts.headers).ok_or_else(|| {
+            refuse(ApiError::unauthorized(
+                "send Authorization: Bearer <API key>",
+            ))
+        })?;
         let key = key.trim();
         match api_keys::authenticate(&state.db, key).await {
             Ok(Some(portal)) => {
@@ -42,4 +37,12 @@ impl FromRequestParts<AppState> for Portal {
             Err(error) => Err(refuse(ApiError::internal(error))),
         }
     }
+}
+
+/// The token of `Authorization: Bearer <token>`, if sent.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
 }

@@ -126,11 +126,7 @@ pub async fn scrape(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(token) = &state.metrics_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        let given = super::auth::bearer(&headers).unwrap_or_default();
         let same: bool =
             subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.expose().as_bytes()).into();
         if !same {

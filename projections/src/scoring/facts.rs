@@ -91,6 +91,27 @@ impl PortalObjects {
         at: DateTime<Utc>,
         config: &ScoringConfig,
     ) -> Option<CustomerFacts> {
+        self.gather(id, at, config, false)
+    }
+
+    /// [`PortalObjects::facts_at`] with the links a report explains (rescoring, which keeps no
+    /// detail, skips them).
+    pub fn explained_facts_at(
+        &self,
+        id: u64,
+        at: DateTime<Utc>,
+        config: &ScoringConfig,
+    ) -> Option<CustomerFacts> {
+        self.gather(id, at, config, true)
+    }
+
+    fn gather(
+        &self,
+        id: u64,
+        at: DateTime<Utc>,
+        config: &ScoringConfig,
+        with_links: bool,
+    ) -> Option<CustomerFacts> {
         let t = at.timestamp_millis();
         if !self.is_customer_at(id, t) {
             return None;
@@ -125,7 +146,11 @@ impl PortalObjects {
                 activity.extend(history.activity().map(|at| (format!("deal/{deal_id}"), at)));
             }
         }
-        let links = self.links_at(&contact, &company_ids, &deal_ids, t);
+        let links = if with_links {
+            self.links_at(&contact, &company_ids, &deal_ids, t)
+        } else {
+            Vec::new()
+        };
         Some(CustomerFacts {
             contact: contact_history.properties_at(t),
             companies,

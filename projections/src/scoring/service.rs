@@ -132,7 +132,7 @@ impl ScoringService {
         config: &ScoringConfig,
     ) -> Option<ScoreReport> {
         self.with_portal(portal, |objects| {
-            let facts = objects.facts_at(id, at, config)?;
+            let facts = objects.explained_facts_at(id, at, config)?;
             let median = objects.median_at(at);
             Some(score_customer(&facts, config, at, median))
         })
@@ -197,7 +197,7 @@ pub fn score_all_in(
         .customers_at(at.timestamp_millis())
         .into_iter()
         .filter_map(|id| {
-            let facts = objects.facts_at(id, at, config)?;
+            let facts = objects.explained_facts_at(id, at, config)?;
             Some(CustomerScore {
                 id,
                 report: score_customer(&facts, config, at, median),

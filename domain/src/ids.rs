@@ -4,7 +4,88 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::hubspot::CrmObjectType as ObjectType;
+/// The CRM object types the engine reads and scores. Its one name for each: singular in
+/// stream ids and answers (`contact`), plural in HubSpot's URLs (`contacts`), and HubSpot's
+/// object type id (`0-1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectType {
+    /// Type id `0-1`.
+    Contact,
+    /// Type id `0-2`.
+    Company,
+    /// Type id `0-3`.
+    Deal,
+}
+
+impl ObjectType {
+    /// Every type, in HubSpot's object-type-id order.
+    pub const ALL: [ObjectType; 3] = [Self::Contact, Self::Company, Self::Deal];
+
+    /// The lower-case singular name: `contact`, `company` or `deal`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contact => "contact",
+            Self::Company => "company",
+            Self::Deal => "deal",
+        }
+    }
+
+    /// The plural name HubSpot's URLs and association keys use: `contacts`, `companies`,
+    /// `deals`.
+    #[must_use]
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Contact => "contacts",
+            Self::Company => "companies",
+            Self::Deal => "deals",
+        }
+    }
+
+    /// HubSpot's object type id: `0-1`, `0-2` or `0-3`.
+    #[must_use]
+    pub fn type_id(self) -> &'static str {
+        match self {
+            Self::Contact => "0-1",
+            Self::Company => "0-2",
+            Self::Deal => "0-3",
+        }
+    }
+
+    /// The property holding the last-modified time: `lastmodifieddate` for contacts,
+    /// `hs_lastmodifieddate` for companies and deals.
+    #[must_use]
+    pub fn modified_property(self) -> &'static str {
+        match self {
+            Self::Contact => "lastmodifieddate",
+            Self::Company | Self::Deal => "hs_lastmodifieddate",
+        }
+    }
+
+    /// From the exact singular name (a subscription-type prefix, a stream id's middle).
+    #[must_use]
+    pub fn from_prefix(prefix: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == prefix)
+    }
+
+    /// From an `objectTypeId`: `0-1`, `0-2` or `0-3`.
+    #[must_use]
+    pub fn from_type_id(type_id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.type_id() == type_id)
+    }
+
+    /// Any of HubSpot's names for a type: plural, singular (ignoring ASCII case) or type id.
+    /// `None` for other (custom) object types.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| {
+            name.eq_ignore_ascii_case(t.plural())
+                || name.eq_ignore_ascii_case(t.as_str())
+                || name == t.type_id()
+        })
+    }
+}
 
 /// A HubSpot account (portal, hub) id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -93,6 +174,21 @@ mod tests {
         let object = ObjectRef::new(PortalId(62515), ObjectType::Deal, 42);
         assert_eq!(object.stream_id(), "62515/deal/42");
         assert_eq!(ObjectRef::parse_stream_id("62515/deal/42"), Ok(object));
+    }
+
+    #[test]
+    fn every_name_of_a_type_parses() {
+        for t in ObjectType::ALL {
+            assert_eq!(ObjectType::parse(t.plural()), Some(t));
+            assert_eq!(ObjectType::parse(t.as_str()), Some(t));
+            assert_eq!(ObjectType::parse(t.type_id()), Some(t));
+            assert_eq!(ObjectType::from_prefix(t.as_str()), Some(t));
+            assert_eq!(ObjectType::from_prefix(t.plural()), None);
+        }
+        assert_eq!(ObjectType::parse("Company"), Some(ObjectType::Company));
+        assert_eq!(ObjectType::parse("tickets"), None);
+        assert_eq!(ObjectType::Contact.modified_property(), "lastmodifieddate");
+        assert_eq!(ObjectType::Deal.modified_property(), "hs_lastmodifieddate");
     }
 
     #[test]

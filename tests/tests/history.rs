@@ -7,11 +7,12 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, SecondsFormat, Utc};
 use healthscore_api::hubspot::{ClientConfig, HubSpotClient};
 use healthscore_api::secret::Secret;
+use healthscore_domain::ids::ObjectType;
 use healthscore_domain::ids::PortalId;
 use healthscore_domain::scoring::ScoringConfig;
 use healthscore_domain::sync_run::SyncMode;
 use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, Faults, RunningFake};
-use healthscore_fixtures::generate::{Change, Happening, ObjectType, Portal};
+use healthscore_fixtures::generate::{Change, Happening, Portal};
 use healthscore_projections::scoring::service::ScoringService;
 use healthscore_projections::{Backend, EventStore};
 use healthscore_tests::server::TestServer;
@@ -53,13 +54,9 @@ async fn another(t: &TestDb) -> TestDb {
     }
 }
 
-fn singular(object_type: ObjectType) -> &'static str {
-    object_type.singular()
-}
-
 /// The webhook event HubSpot sends for one change.
 fn webhook_event(portal_id: u64, event_id: usize, change: &Change) -> Value {
-    let kind = singular(change.object_type);
+    let kind = change.object_type.as_str();
     let mut event = json!({
         "eventId": event_id, "subscriptionId": 1, "portalId": portal_id, "appId": 1,
         "occurredAt": change.at, "attemptNumber": 0, "objectId": change.id,
@@ -82,7 +79,7 @@ fn webhook_event(portal_id: u64, event_id: usize, change: &Change) -> Value {
         } => (
             "associationChange",
             json!({
-                "associationType": format!("{}_TO_{}", kind, singular(*other_type)).to_uppercase(),
+                "associationType": format!("{}_TO_{}", kind, other_type.as_str()).to_uppercase(),
                 "fromObjectId": change.id, "toObjectId": other_id,
                 "associationRemoved": matches!(change.happening, Happening::Dissociated { .. }),
             }),
@@ -375,7 +372,7 @@ async fn history_pages_obey_a_lower_limit_and_later_syncs_read_only_what_changed
 
     let contact = *portal.contacts.keys().next().expect("a contact");
     fake.update_property(
-        ObjectType::Contacts,
+        ObjectType::Contact,
         &contact.to_string(),
         "lifecyclestage",
         Some("evangelist"),

@@ -4,24 +4,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use healthscore_api::hubspot::{ClientConfig, HubSpotClient, ObjectKind};
+use healthscore_api::hubspot::{ClientConfig, HubSpotClient};
 use healthscore_api::secret::Secret;
-use healthscore_api::sync::snapshot::properties;
 use healthscore_api::sync::{SyncError, Syncer};
+use healthscore_domain::hubspot::properties;
+use healthscore_domain::ids::ObjectType;
 use healthscore_domain::sync_run::SyncMode;
 use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, Faults, RunningFake};
-use healthscore_fixtures::generate::{ObjectType as FakeType, Portal};
+use healthscore_fixtures::generate::Portal;
 use healthscore_projections::{Db, on_reader};
 use healthscore_tests::server::TestServer;
 use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};
 use sqlx::Row;
-
-const KINDS: [(ObjectKind, FakeType, &str); 3] = [
-    (ObjectKind::Contacts, FakeType::Contacts, "contact"),
-    (ObjectKind::Companies, FakeType::Companies, "company"),
-    (ObjectKind::Deals, FakeType::Deals, "deal"),
-];
 
 async fn fake(contacts: usize, faults: Faults) -> RunningFake {
     FakeHubSpot::start(FakeConfig {
@@ -59,7 +54,8 @@ async fn rows(db: &Db, sql: &str) -> Vec<Vec<String>> {
 /// Every record of `portal` is in the read models: archived ones deleted, live ones with each
 /// synced property's value and each association to a live record.
 async fn assert_mirrors(db: &Db, portal: &Portal) {
-    for (kind, fake_type, name) in KINDS {
+    for kind in ObjectType::ALL {
+        let name = kind.as_str();
         let objects: BTreeMap<String, String> = rows(
             db,
             &format!("SELECT CAST(object_id AS TEXT), CAST(CAST(deleted AS INTEGER) AS TEXT) FROM crm_objects WHERE object_type = '{name}'"),
@@ -84,7 +80,7 @@ async fn assert_mirrors(db: &Db, portal: &Portal) {
         .into_iter()
         .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
         .collect();
-        for (id, object) in portal.objects(fake_type) {
+        for (id, object) in portal.objects(kind) {
             let id = id.to_string();
             let deleted = objects.get(&id).map(String::as_str);
             if object.is_archived() {
@@ -92,7 +88,7 @@ async fn assert_mirrors(db: &Db, portal: &Portal) {
                 continue;
             }
             assert_eq!(deleted, Some("0"), "{name} {id} is live in HubSpot");
-            for property in properties(kind) {
+            for property in properties::kept(kind) {
                 let expected = object.property(property).unwrap_or_default();
                 let actual = values
                     .get(&(id.clone(), (*property).to_string()))
@@ -100,7 +96,7 @@ async fn assert_mirrors(db: &Db, portal: &Portal) {
                 assert_eq!(actual, expected, "{name} {id} property {property}");
             }
             for (other_type, ids) in &object.associations {
-                let other = KINDS.iter().find(|k| k.1 == *other_type).expect("kind").2;
+                let other = other_type.as_str();
                 for other_id in ids {
                     let live = portal
                         .get(*other_type, *other_id)
@@ -169,7 +165,7 @@ async fn an_incremental_sync_picks_up_what_changed(t: TestDb) {
     syncer.sync(SyncMode::Full).await.expect("full sync");
 
     let portal = fake.portal();
-    let live = |kind: FakeType| {
+    let live = |kind: ObjectType| {
         portal
             .objects(kind)
             .iter()
@@ -177,26 +173,26 @@ async fn an_incremental_sync_picks_up_what_changed(t: TestDb) {
             .map(|(id, _)| id.to_string())
             .collect::<Vec<_>>()
     };
-    let (contacts, companies) = (live(FakeType::Contacts), live(FakeType::Companies));
+    let (contacts, companies) = (live(ObjectType::Contact), live(ObjectType::Company));
     fake.update_property(
-        FakeType::Contacts,
+        ObjectType::Contact,
         &contacts[0],
         "lifecyclestage",
         Some("evangelist"),
     )
     .expect("update");
     let created = fake.create(
-        FakeType::Contacts,
+        ObjectType::Contact,
         BTreeMap::from([("email".to_string(), "new@example.com".to_string())]),
     );
     fake.associate(
-        (FakeType::Contacts, &created),
-        (FakeType::Companies, &companies[0]),
+        (ObjectType::Contact, &created),
+        (ObjectType::Company, &companies[0]),
     )
     .expect("associate");
-    fake.update_property(FakeType::Contacts, &created, "firstname", Some("Nova"))
+    fake.update_property(ObjectType::Contact, &created, "firstname", Some("Nova"))
         .expect("update");
-    fake.archive(FakeType::Contacts, &contacts[1])
+    fake.archive(ObjectType::Contact, &contacts[1])
         .expect("archive");
     let requests_before = fake.stats().requests;
 

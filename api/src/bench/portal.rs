@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use healthscore_domain::crm_object::{Snapshot, Stamping};
+use healthscore_domain::hubspot::properties;
 use healthscore_domain::ids::{ObjectRef, PortalId};
 use healthscore_domain::scoring::ConfigDocument;
-use healthscore_fixtures::generate::{CrmObject, ObjectType as FakeType, Portal};
+use healthscore_fixtures::generate::{CrmObject, Portal};
 use healthscore_projections::api_keys;
 use healthscore_projections::projector::Projector;
 use serde_json::json;
@@ -19,40 +20,25 @@ use super::under_load::{WebhookLoad, read_scores};
 use super::webhooks::{PUBLIC_URL, SECRET};
 use super::{PortalArgs, bench_database, quantile};
 use crate::http::{AppState, WebhookSettings, router};
-use crate::hubspot::ObjectKind;
 use crate::scoring::bands::BandChanges;
 use crate::scoring::refresh::Refresher;
 use crate::secret::Secret;
-use crate::sync::snapshot::{message, object_type, properties};
+use crate::sync::snapshot::message;
 use crate::workers::Workers;
+use healthscore_domain::ids::ObjectType;
 
-const KINDS: [(FakeType, ObjectKind); 3] = [
-    (FakeType::Companies, ObjectKind::Companies),
-    (FakeType::Contacts, ObjectKind::Contacts),
-    (FakeType::Deals, ObjectKind::Deals),
-];
+/// Companies first, so contacts and deals find the companies they point at.
+const LOAD_ORDER: [ObjectType; 3] = [ObjectType::Company, ObjectType::Contact, ObjectType::Deal];
 
-fn kind_of(fake: FakeType) -> ObjectKind {
-    KINDS
-        .iter()
-        .find(|(f, _)| *f == fake)
-        .map_or(ObjectKind::Contacts, |(_, k)| *k)
-}
-
-fn snapshot_of(portal: PortalId, kind: ObjectKind, object: &CrmObject) -> Snapshot {
+fn snapshot_of(portal: PortalId, kind: ObjectType, object: &CrmObject) -> Snapshot {
     let associations = object
         .associations
         .iter()
-        .map(|(other, ids)| {
-            (
-                object_type(kind_of(*other)),
-                ids.iter().copied().collect::<BTreeSet<u64>>(),
-            )
-        })
+        .map(|(other, ids)| (*other, ids.iter().copied().collect::<BTreeSet<u64>>()))
         .collect();
     Snapshot {
-        object: ObjectRef::new(portal, object_type(kind), object.id),
-        properties: properties(kind)
+        object: ObjectRef::new(portal, kind, object.id),
+        properties: properties::kept(kind)
             .iter()
             .map(|name| {
                 (
@@ -103,9 +89,9 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
     // Load: every object as a sync would record it, 1,000 objects per commit.
     let started = Instant::now();
     let mut events = 0;
-    for (fake, kind) in KINDS {
+    for kind in LOAD_ORDER {
         let messages: Vec<_> = generated
-            .objects(fake)
+            .objects(kind)
             .values()
             .map(|o| message(snapshot_of(portal, kind, o), "bench"))
             .collect();

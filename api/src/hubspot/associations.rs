@@ -6,8 +6,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::HubSpotError;
 use super::client::{Call, HubSpotClient, Lane};
-use super::{HubSpotError, ObjectKind};
+use healthscore_domain::ids::ObjectType;
 
 /// Ids per batch request (HubSpot accepts up to 1,000).
 pub const ASSOCIATION_BATCH_SIZE: usize = 1_000;
@@ -49,8 +50,8 @@ impl HubSpotClient {
     /// At most [`ASSOCIATION_BATCH_SIZE`] ids per call.
     pub async fn associations_of(
         &self,
-        from: ObjectKind,
-        to: ObjectKind,
+        from: ObjectType,
+        to: ObjectType,
         ids: &[String],
     ) -> Result<BTreeMap<String, Vec<String>>, HubSpotError> {
         if ids.is_empty() {
@@ -67,8 +68,8 @@ impl HubSpotClient {
                     "crm",
                     "v4",
                     "associations",
-                    from.as_str(),
-                    to.as_str(),
+                    from.plural(),
+                    to.plural(),
                     "batch",
                     "read",
                 ],

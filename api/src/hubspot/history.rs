@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::client::{Call, HubSpotClient, Lane};
 use super::record::WireRecord;
-use super::{CrmRecord, HubSpotError, ObjectKind};
+use super::{CrmRecord, HubSpotError};
+use healthscore_domain::ids::ObjectType;
 
 /// Records per request when history is asked for: HubSpot's reported cap.
 pub const HISTORY_PAGE_SIZE: u32 = 50;
@@ -98,7 +99,7 @@ impl HubSpotClient {
     /// requests of at most the history page size. Ids HubSpot does not know are left out.
     pub async fn read_with_history(
         &self,
-        kind: ObjectKind,
+        kind: ObjectType,
         ids: &[String],
         properties: &[&str],
         history: &[&str],
@@ -125,7 +126,7 @@ impl HubSpotClient {
 }
 
 /// `POST /crm/v3/objects/{type}/batch/read` for `ids`.
-fn batch_read(kind: ObjectKind, ids: &[String], properties: &[&str], history: &[&str]) -> Call {
+fn batch_read(kind: ObjectType, ids: &[String], properties: &[&str], history: &[&str]) -> Call {
     let inputs: Vec<Value> = ids.iter().map(|id| json!({ "id": id })).collect();
     Call {
         method: Method::POST,
@@ -137,7 +138,7 @@ fn batch_read(kind: ObjectKind, ids: &[String], properties: &[&str], history: &[
         })),
         ..Call::get(
             "read objects with history",
-            &["crm", "v3", "objects", kind.as_str(), "batch", "read"],
+            &["crm", "v3", "objects", kind.plural(), "batch", "read"],
         )
     }
 }

@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::client::{Call, HubSpotClient};
 use super::record::{WirePaging, WireRecord};
-use super::{CrmRecord, HubSpotError, ObjectKind};
+use super::{CrmRecord, HubSpotError};
+use healthscore_domain::ids::ObjectType;
 
 /// Records per list page: HubSpot's maximum.
 pub const LIST_PAGE_SIZE: u32 = 100;
@@ -43,7 +44,7 @@ pub struct Listing<'a> {
     /// then pages at most [`super::HISTORY_PAGE_SIZE`] records.
     pub history: &'a [&'a str],
     /// The kinds of associated ids to inline.
-    pub associations: &'a [ObjectKind],
+    pub associations: &'a [ObjectType],
     /// List only archived records instead of only live ones.
     pub archived: bool,
 }
@@ -54,12 +55,12 @@ impl HubSpotClient {
     /// HubSpot inlines up to a few hundred ids.
     pub async fn list_objects(
         &self,
-        kind: ObjectKind,
+        kind: ObjectType,
         listing: &Listing<'_>,
     ) -> Result<ObjectPage, HubSpotError> {
         let with_history = !listing.history.is_empty();
         self.with_history_limit(with_history, |limit| {
-            let mut call = Call::get("list objects", &["crm", "v3", "objects", kind.as_str()])
+            let mut call = Call::get("list objects", &["crm", "v3", "objects", kind.plural()])
                 .query("limit", limit.min(LIST_PAGE_SIZE).to_string())
                 .query("archived", listing.archived.to_string());
             if let Some(after) = listing.after {
@@ -87,15 +88,15 @@ impl HubSpotClient {
     /// live record has that id (404, or an empty id).
     pub async fn get_object(
         &self,
-        kind: ObjectKind,
+        kind: ObjectType,
         id: &str,
         properties: &[&str],
-        associations: &[ObjectKind],
+        associations: &[ObjectType],
     ) -> Result<Option<CrmRecord>, HubSpotError> {
         if id.is_empty() {
             return Ok(None);
         }
-        let call = Call::get("read object", &["crm", "v3", "objects", kind.as_str(), id])
+        let call = Call::get("read object", &["crm", "v3", "objects", kind.plural(), id])
             .list("properties", properties.iter().copied())
             .list("associations", associations.iter().map(|k| k.as_str()));
         match self.execute::<WireRecord>(&call).await {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use healthscore_domain::crm_object::PastValue;
 
-use super::ObjectKind;
+use super::ObjectType;
 
 /// One contact, company or deal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +26,8 @@ pub struct CrmRecord {
     /// `archivedAt`, when archived and HubSpot said when.
     pub archived_at: Option<DateTime<Utc>>,
     /// Associated record ids per kind, each id once (HubSpot repeats an id per association
-    /// label), in HubSpot's order. Kinds other than [`ObjectKind`]s are left out.
-    pub associations: BTreeMap<ObjectKind, Vec<String>>,
+    /// label), in HubSpot's order. Kinds other than [`ObjectType`]s are left out.
+    pub associations: BTreeMap<ObjectType, Vec<String>>,
     /// Past values of the properties asked for with history, as HubSpot lists them (newest
     /// first); empty when none were asked for. A value without a readable time is left out.
     pub history: BTreeMap<String, Vec<PastValue>>,
@@ -118,7 +118,7 @@ impl From<WireRecord> for CrmRecord {
             .associations
             .into_iter()
             .filter_map(|(key, linked)| {
-                let kind = ObjectKind::parse(&key)?;
+                let kind = ObjectType::parse(&key)?;
                 let mut seen = HashSet::new();
                 let ids: Vec<String> = linked
                     .results
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(record.properties["hs_object_id"], "51");
         assert_eq!(
             record.associations,
-            BTreeMap::from([(ObjectKind::Companies, vec!["7".to_owned(), "3".to_owned()])])
+            BTreeMap::from([(ObjectType::Company, vec!["7".to_owned(), "3".to_owned()])])
         );
     }
 

@@ -11,7 +11,8 @@ use serde_json::json;
 
 use super::client::{Call, HubSpotClient};
 use super::record::{WirePaging, WireRecord};
-use super::{CrmRecord, HubSpotError, ObjectKind};
+use super::{CrmRecord, HubSpotError};
+use healthscore_domain::ids::ObjectType;
 
 /// Results per search page: HubSpot's maximum.
 pub const SEARCH_PAGE_SIZE: u32 = 200;
@@ -57,7 +58,7 @@ impl HubSpotClient {
     /// [`SEARCH_MAX_AFTER`] fails with [`HubSpotError::SearchCapExceeded`] without a request.
     pub async fn search_modified_since(
         &self,
-        kind: ObjectKind,
+        kind: ObjectType,
         since_ms: i64,
         after: u32,
         properties: &[&str],
@@ -81,7 +82,7 @@ impl HubSpotClient {
         });
         let call = Call::search(
             "search",
-            &["crm", "v3", "objects", kind.as_str(), "search"],
+            &["crm", "v3", "objects", kind.plural(), "search"],
             body,
         );
         let page: WireSearch = self.execute(&call).await?;

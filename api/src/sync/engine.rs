@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use healthscore_domain::crm_object::Stamping;
+use healthscore_domain::hubspot::properties;
 use healthscore_domain::ids::ObjectRef;
 use healthscore_domain::ids::PortalId;
 use healthscore_domain::sync_run::{
@@ -14,19 +15,16 @@ use healthscore_projections::sync_lease;
 use super::cursor::Cursor;
 use super::runs::new_run_id;
 use super::snapshot::{
-    Observing, associated, associated_kinds, ended_by_deletion, history_properties, message,
-    object_ref, object_type, other_ends, properties, snapshot,
+    Observing, associated, associated_kinds, ended_by_deletion, message, object_ref, other_ends,
+    snapshot,
 };
 use super::{LEASE_TTL, SyncError, Syncer};
-use crate::hubspot::{CrmRecord, Listing, ObjectKind, SEARCH_PAGE_SIZE};
+use crate::hubspot::{CrmRecord, Listing, SEARCH_PAGE_SIZE};
+use healthscore_domain::ids::ObjectType;
 
 /// Object types in the order a run pages them (companies first, so the contacts and deals that
 /// follow link to known companies).
-const ORDER: [ObjectKind; 3] = [
-    ObjectKind::Companies,
-    ObjectKind::Contacts,
-    ObjectKind::Deals,
-];
+const ORDER: [ObjectType; 3] = [ObjectType::Company, ObjectType::Contact, ObjectType::Deal];
 
 /// Marks the syncer busy while any clone of a [`StartedRun`] is alive.
 #[derive(Debug)]
@@ -63,7 +61,7 @@ pub struct StartedRun {
 /// One fetched page: records, their snapshots' authoritative association kinds, the next cursor.
 struct Page {
     records: Vec<CrmRecord>,
-    authoritative: Vec<ObjectKind>,
+    authoritative: Vec<ObjectType>,
     /// Record each association on the other end too (search pages see one side only).
     mirror_associations: bool,
     next: Option<Cursor>,
@@ -230,10 +228,13 @@ impl StartedRun {
         for archived in [false, true] {
             let run = syncer.runs.load(self.portal, &self.run_id).await?;
             for kind in ORDER {
-                let cursor = match run.resume_point(object_type(kind)) {
+                let cursor = match run.resume_point(kind) {
                     ResumePoint::Done => continue,
                     ResumePoint::After(text) => Cursor::parse(&text).ok_or_else(|| {
-                        SyncError::Stalled(format!("unreadable cursor {text:?} for {kind}"))
+                        SyncError::Stalled(format!(
+                            "unreadable cursor {text:?} for {}",
+                            kind.plural()
+                        ))
                     })?,
                     ResumePoint::Beginning => match view.since_ms {
                         Some(since) => Cursor::Search { since, after: 0 },
@@ -263,7 +264,7 @@ impl StartedRun {
     /// not the database, sets the pace. A crash loses only the unrecorded prefetch.
     async fn page_from(
         &self,
-        kind: ObjectKind,
+        kind: ObjectType,
         cursor: Cursor,
         plan: Plan,
         archived: bool,
@@ -295,7 +296,7 @@ impl StartedRun {
     /// fetch is in flight at a time, so the client's counter delta is this fetch's.
     async fn fetch_counted(
         &self,
-        kind: ObjectKind,
+        kind: ObjectType,
         cursor: &Cursor,
         plan: Plan,
     ) -> Result<(Page, u64), SyncError> {
@@ -307,7 +308,7 @@ impl StartedRun {
     /// Records one fetched page and checkpoints its cursor.
     async fn record(
         &self,
-        kind: ObjectKind,
+        kind: ObjectType,
         page: &Page,
         requests: u64,
         plan: Plan,
@@ -350,7 +351,7 @@ impl StartedRun {
         drop(created);
         let recorded = syncer.recorder.record(messages).await?;
         let record_page = SyncRunCommand::RecordPage {
-            object_type: object_type(kind),
+            object_type: kind,
             cursor_after: page.next.as_ref().map(Cursor::to_string),
             objects,
             events_recorded: recorded.events as u64,
@@ -409,13 +410,13 @@ impl StartedRun {
 
     async fn fetch(
         &self,
-        kind: ObjectKind,
+        kind: ObjectType,
         cursor: &Cursor,
         plan: Plan,
     ) -> Result<Page, SyncError> {
         let client = &self.syncer.client;
-        let props = properties(kind);
-        let all_history = history_properties(kind);
+        let props = properties::kept(kind);
+        let all_history = properties::with_history(kind);
         let history: &[&str] = match plan.history {
             HistoryScope::All => &all_history,
             HistoryScope::None | HistoryScope::ModifiedSince { .. } => &[],
@@ -476,7 +477,7 @@ impl StartedRun {
     /// Replaces the records modified at or after `since_ms` by reads with their history.
     async fn read_history_of_modified(
         &self,
-        kind: ObjectKind,
+        kind: ObjectType,
         records: &mut [CrmRecord],
         since_ms: i64,
     ) -> Result<(), SyncError> {
@@ -491,7 +492,12 @@ impl StartedRun {
         let read = self
             .syncer
             .client
-            .read_with_history(kind, &modified, properties(kind), &history_properties(kind))
+            .read_with_history(
+                kind,
+                &modified,
+                properties::kept(kind),
+                &properties::with_history(kind),
+            )
             .await?;
         let mut by_id: HashMap<String, CrmRecord> =
             read.into_iter().map(|r| (r.id.clone(), r)).collect();
@@ -505,10 +511,10 @@ impl StartedRun {
     }
 
     /// One page of the modified-since search, with the associations search leaves out.
-    async fn search(&self, kind: ObjectKind, since: i64, after: u32) -> Result<Page, SyncError> {
+    async fn search(&self, kind: ObjectType, since: i64, after: u32) -> Result<Page, SyncError> {
         let client = &self.syncer.client;
         let page = client
-            .search_modified_since(kind, since, after, properties(kind))
+            .search_modified_since(kind, since, after, properties::kept(kind))
             .await?;
         let mut records = page.results.clone();
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
@@ -531,8 +537,9 @@ impl StartedRun {
                 .unwrap_or(since);
             if last <= since {
                 return Err(SyncError::Stalled(format!(
-                    "more than {} {kind} share one modified time",
-                    crate::hubspot::SEARCH_RESULT_CAP
+                    "more than {} {} share one modified time",
+                    crate::hubspot::SEARCH_RESULT_CAP,
+                    kind.plural()
                 )));
             }
             Cursor::Search {
@@ -571,7 +578,7 @@ impl StartedRun {
 }
 
 /// A record's modified time, epoch ms: its modified-date property, else `updatedAt`.
-fn modified_ms(kind: ObjectKind, record: &CrmRecord) -> i64 {
+fn modified_ms(kind: ObjectType, record: &CrmRecord) -> i64 {
     record
         .properties
         .get(kind.modified_property())

@@ -4,80 +4,23 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use healthscore_domain::crm_object::{CrmObjectCommand, Snapshot, Stamping};
+use healthscore_domain::hubspot::properties;
 use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
 use healthscore_projections::recorder::Message;
 use serde_json::json;
 
-use crate::hubspot::{CrmRecord, ObjectKind};
-
-/// The properties scoring and the read models need, per kind (HUBSPOT.md).
-pub fn properties(kind: ObjectKind) -> &'static [&'static str] {
-    match kind {
-        ObjectKind::Contacts => &[
-            "email",
-            "firstname",
-            "lastname",
-            "company",
-            "lifecyclestage",
-            "hs_lead_status",
-            "hs_last_sales_activity_date",
-            "createdate",
-            "lastmodifieddate",
-        ],
-        ObjectKind::Companies => &[
-            "name",
-            "domain",
-            "industry",
-            "numberofemployees",
-            "annualrevenue",
-            "hs_last_sales_activity_date",
-            "createdate",
-            "hs_lastmodifieddate",
-        ],
-        ObjectKind::Deals => &[
-            "dealname",
-            "dealstage",
-            "pipeline",
-            "amount",
-            "closedate",
-            "hs_deal_stage_probability",
-            "hs_is_closed",
-            "hs_is_closed_won",
-            "createdate",
-            "hs_lastmodifieddate",
-        ],
-    }
-}
+use crate::hubspot::CrmRecord;
 
 /// The two other kinds, whose associations a listing asks for.
-pub fn associated_kinds(kind: ObjectKind) -> Vec<ObjectKind> {
-    ObjectKind::ALL.into_iter().filter(|k| *k != kind).collect()
-}
-
-/// The domain's name for a kind.
-pub fn object_type(kind: ObjectKind) -> ObjectType {
-    match kind {
-        ObjectKind::Contacts => ObjectType::Contact,
-        ObjectKind::Companies => ObjectType::Company,
-        ObjectKind::Deals => ObjectType::Deal,
-    }
-}
-
-/// The properties read with their past values when a run imports history: every property
-/// the engine keeps except the modified date, whose history is merely every save.
-pub fn history_properties(kind: ObjectKind) -> Vec<&'static str> {
-    properties(kind)
-        .iter()
-        .copied()
-        .filter(|name| *name != kind.modified_property())
-        .collect()
+pub fn associated_kinds(kind: ObjectType) -> Vec<ObjectType> {
+    ObjectType::ALL.into_iter().filter(|k| *k != kind).collect()
 }
 
 /// How a page's records are turned into snapshots.
 #[derive(Debug, Clone, Copy)]
 pub struct Observing<'a> {
     /// The kinds whose associations the page lists completely.
-    pub authoritative: &'a [ObjectKind],
+    pub authoritative: &'a [ObjectType],
     /// How associations seen for the first time are stamped.
     pub stamping: Stamping,
     /// `createdAt` of the objects recorded so far, for [`Stamping::FromCreation`].
@@ -98,27 +41,27 @@ pub fn associated(portal: PortalId, record: &CrmRecord) -> Vec<ObjectRef> {
         .flat_map(|(other_kind, ids)| {
             ids.iter()
                 .filter_map(|id| id.parse::<u64>().ok())
-                .map(move |id| ObjectRef::new(portal, object_type(*other_kind), id))
+                .map(move |id| ObjectRef::new(portal, *other_kind, id))
         })
         .collect()
 }
 
 /// The ref of `record`, `None` for a record whose id is not numeric.
-pub fn object_ref(portal: PortalId, kind: ObjectKind, record: &CrmRecord) -> Option<ObjectRef> {
+pub fn object_ref(portal: PortalId, kind: ObjectType, record: &CrmRecord) -> Option<ObjectRef> {
     let id: u64 = record.id.parse().ok()?;
-    Some(ObjectRef::new(portal, object_type(kind), id))
+    Some(ObjectRef::new(portal, kind, id))
 }
 
 /// The snapshot of `record`; its associations count as complete for the authoritative kinds
 /// only. `None` for a record whose id is not numeric.
 pub fn snapshot(
     portal: PortalId,
-    kind: ObjectKind,
+    kind: ObjectType,
     record: &CrmRecord,
     observing: &Observing<'_>,
 ) -> Option<Snapshot> {
     let object = object_ref(portal, kind, record)?;
-    let properties = properties(kind)
+    let properties = properties::kept(kind)
         .iter()
         .map(|name| {
             let value = record.properties.get(*name).cloned().unwrap_or_default();
@@ -134,7 +77,7 @@ pub fn snapshot(
                 .get(other)
                 .map(|ids| ids.iter().filter_map(|id| id.parse().ok()).collect())
                 .unwrap_or_default();
-            (object_type(*other), ids)
+            (*other, ids)
         })
         .collect();
     let others_created = associated(portal, record)
@@ -160,7 +103,7 @@ pub fn snapshot(
 /// at the later of the two creations, and one whose other end is unknown is left out.
 pub fn other_ends(
     portal: PortalId,
-    kind: ObjectKind,
+    kind: ObjectType,
     record: &CrmRecord,
     run_id: &str,
     observing: &Observing<'_>,
@@ -205,7 +148,7 @@ pub fn other_ends(
 /// report). Only under [`Stamping::FromCreation`], for ends whose creation is known.
 pub fn ended_by_deletion(
     portal: PortalId,
-    kind: ObjectKind,
+    kind: ObjectType,
     record: &CrmRecord,
     run_id: &str,
     observing: &Observing<'_>,

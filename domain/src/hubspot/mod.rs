@@ -3,6 +3,7 @@
 //! Pure code with no I/O and no clock reads; callers pass the current time in.
 
 mod dedup;
+pub mod properties;
 pub mod signature;
 pub mod webhook;
 
@@ -11,6 +12,5 @@ pub use signature::{
     sign_v3, verify,
 };
 pub use webhook::{
-    Change, CrmObjectType, DeliveryError, MAX_DELIVERY_EVENTS, ObjectTarget, WebhookEvent,
-    parse_delivery,
+    Change, DeliveryError, MAX_DELIVERY_EVENTS, ObjectTarget, WebhookEvent, parse_delivery,
 };

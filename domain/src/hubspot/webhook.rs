@@ -4,6 +4,7 @@
 //! typed [`Change`]s; anything else is kept as [`Change::Unhandled`] and never fails parsing,
 //! as long as it has a portal, a time and a type.
 
+use crate::ids::ObjectType;
 use serde_json::Value;
 
 mod change;
@@ -43,57 +44,9 @@ pub struct WebhookEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ObjectTarget {
     /// Contact, company or deal.
-    pub object_type: CrmObjectType,
+    pub object_type: ObjectType,
     /// HubSpot's `objectId`.
     pub object_id: u64,
-}
-
-/// The CRM object types the engine scores.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum CrmObjectType {
-    /// Type id `0-1`.
-    Contact,
-    /// Type id `0-2`.
-    Company,
-    /// Type id `0-3`.
-    Deal,
-}
-
-impl CrmObjectType {
-    /// From a subscription-type prefix: `contact`, `company` or `deal`.
-    #[must_use]
-    pub fn from_prefix(prefix: &str) -> Option<Self> {
-        match prefix {
-            "contact" => Some(Self::Contact),
-            "company" => Some(Self::Company),
-            "deal" => Some(Self::Deal),
-            _ => None,
-        }
-    }
-
-    /// From an `objectTypeId`: `0-1`, `0-2` or `0-3`.
-    #[must_use]
-    pub fn from_type_id(type_id: &str) -> Option<Self> {
-        match type_id {
-            "0-1" => Some(Self::Contact),
-            "0-2" => Some(Self::Company),
-            "0-3" => Some(Self::Deal),
-            _ => None,
-        }
-    }
-
-    /// The lower-case singular name: `contact`, `company` or `deal`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Contact => "contact",
-            Self::Company => "company",
-            Self::Deal => "deal",
-        }
-    }
 }
 
 /// What an event says happened.
@@ -134,9 +87,9 @@ pub enum Change {
         /// `isPrimaryAssociation`, false when absent.
         is_primary: bool,
         /// Type of the `from` side, when known.
-        from_type: Option<CrmObjectType>,
+        from_type: Option<ObjectType>,
         /// Type of the `to` side, when known.
-        to_type: Option<CrmObjectType>,
+        to_type: Option<ObjectType>,
     },
     /// `contact.privacyDeletion` (GDPR); a `contact.deletion` also arrives, in any order.
     PrivacyDeleted,

@@ -52,17 +52,6 @@ pub struct ObjectChange {
     pub erased: bool,
 }
 
-/// The properties whose every change `property_history` keeps: what scoring reads over time
-/// (deal momentum, deal value, lifecycle). Other properties keep their latest value only; the
-/// log has every change of every property.
-pub const HISTORY_PROPERTIES: [&str; 5] = [
-    "hs_deal_stage_probability",
-    "dealstage",
-    "amount",
-    "lifecyclestage",
-    "hs_last_sales_activity_date",
-];
-
 /// One property change as history keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRow {
@@ -155,7 +144,9 @@ impl Changes {
                             position,
                         },
                     );
-                    if !HISTORY_PROPERTIES.contains(&name.as_str()) {
+                    if !healthscore_domain::hubspot::properties::SCORED_OVER_TIME
+                        .contains(&name.as_str())
+                    {
                         continue;
                     }
                     self.history.push(HistoryRow {

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use healthscore_domain::hubspot::properties;
 use healthscore_domain::ids::{ObjectRef, ObjectType};
+use healthscore_domain::time::normalize_property_time;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -23,7 +25,8 @@ pub struct ObjectView {
     pub object_type: ObjectType,
     /// A display name (contact: first and last name or email; company: name; deal: dealname).
     pub name: Option<String>,
-    /// Current property values (latest `occurredAt` wins); cleared ones are left out.
+    /// Current property values (latest `occurredAt` wins); cleared ones are left out. Time
+    /// properties read as RFC 3339 (UTC, milliseconds, `Z`) whichever form HubSpot sent.
     pub properties: BTreeMap<String, String>,
     /// When HubSpot created it (RFC 3339), when known.
     pub created_at: Option<String>,
@@ -94,6 +97,16 @@ pub async fn object(db: &Db, object: ObjectRef) -> Result<Option<ObjectView>, St
         .fetch_all(pool)
         .await?
         .into_iter()
+        .map(|(name, value): (String, String)| {
+            // The log keeps what arrived (epoch ms from webhooks, ISO from syncs); answers
+            // show a time one way.
+            let value = if properties::is_time(&name) {
+                normalize_property_time(&value)
+            } else {
+                value
+            };
+            (name, value)
+        })
         .collect();
         let rows = sqlx::query(&format!(
             "SELECT a.to_type, a.to_id, p.name, p.value FROM associations a \

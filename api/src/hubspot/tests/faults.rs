@@ -13,7 +13,7 @@ async fn a_burst_of_429s_is_absorbed() {
     });
     let page = client
         .list_objects(
-            ObjectKind::Companies,
+            ObjectType::Company,
             &Listing {
                 properties: &["name"],
                 ..Listing::default()
@@ -44,14 +44,14 @@ async fn a_full_listing_completes_despite_gateway_errors() {
     .await;
     let records = list_all(
         &client,
-        ObjectKind::Contacts,
+        ObjectType::Contact,
         &["email"],
-        &[ObjectKind::Companies],
+        &[ObjectType::Company],
         false,
     )
     .await;
     let listed: Vec<String> = records.into_iter().map(|r| r.id).collect();
-    assert_eq!(listed, ids(&fake.portal(), ObjectKind::Contacts, false));
+    assert_eq!(listed, ids(&fake.portal(), ObjectType::Contact, false));
     let stats = client.stats();
     assert!(
         stats.server_errors > 0,
@@ -90,7 +90,7 @@ async fn a_wrong_token_is_unauthorized() {
     })
     .unwrap();
     let error = client
-        .list_objects(ObjectKind::Contacts, &Listing::default())
+        .list_objects(ObjectType::Contact, &Listing::default())
         .await
         .unwrap_err();
     assert!(matches!(error, HubSpotError::Unauthorized), "{error:?}");

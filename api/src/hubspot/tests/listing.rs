@@ -10,11 +10,11 @@ const CONTACT_PROPERTIES: [&str; 3] = ["email", "lifecyclestage", "hs_lead_statu
 async fn pages_through_every_live_contact_once_with_deduplicated_associations() {
     let (fake, client) = start(fake_config()).await;
     let portal = fake.portal();
-    let linked = [ObjectKind::Companies, ObjectKind::Deals];
-    let records = list_all(&client, ObjectKind::Contacts, &[], &linked, false).await;
+    let linked = [ObjectType::Company, ObjectType::Deal];
+    let records = list_all(&client, ObjectType::Contact, &[], &linked, false).await;
 
     let listed: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    assert_eq!(listed, ids(&portal, ObjectKind::Contacts, false));
+    assert_eq!(listed, ids(&portal, ObjectType::Contact, false));
     assert!(
         client.stats().requests >= 3,
         "230 contacts take several pages"
@@ -28,7 +28,8 @@ async fn pages_through_every_live_contact_once_with_deduplicated_associations() 
             assert_eq!(
                 unique.len(),
                 got.len(),
-                "{kind} ids repeated on {}",
+                "{} ids repeated on {}",
+                kind.plural(),
                 record.id
             );
             let got: BTreeSet<String> = got.into_iter().collect();
@@ -50,7 +51,7 @@ async fn requested_properties_come_back_and_nulls_are_dropped() {
     let portal = fake.portal();
     let records = list_all(
         &client,
-        ObjectKind::Contacts,
+        ObjectType::Contact,
         &CONTACT_PROPERTIES,
         &[],
         false,
@@ -83,17 +84,17 @@ async fn requested_properties_come_back_and_nulls_are_dropped() {
 #[tokio::test]
 async fn the_archived_listing_holds_exactly_the_archived_records() {
     let (fake, client) = start(fake_config()).await;
-    let victim = ids(&fake.portal(), ObjectKind::Deals, false)[3].clone();
-    fake.archive(ObjectType::Deals, &victim).unwrap();
+    let victim = ids(&fake.portal(), ObjectType::Deal, false)[3].clone();
+    fake.archive(ObjectType::Deal, &victim).unwrap();
     let portal = fake.portal();
 
-    let archived = list_all(&client, ObjectKind::Deals, &["dealname"], &[], true).await;
+    let archived = list_all(&client, ObjectType::Deal, &["dealname"], &[], true).await;
     let archived_ids: Vec<String> = archived.iter().map(|r| r.id.clone()).collect();
-    assert_eq!(archived_ids, ids(&portal, ObjectKind::Deals, true));
+    assert_eq!(archived_ids, ids(&portal, ObjectType::Deal, true));
     assert!(archived_ids.contains(&victim));
     assert!(archived.iter().all(|r| r.archived));
 
-    let live = list_all(&client, ObjectKind::Deals, &["dealname"], &[], false).await;
+    let live = list_all(&client, ObjectType::Deal, &["dealname"], &[], false).await;
     assert!(live.iter().all(|r| r.id != victim && !r.archived));
 }
 
@@ -104,16 +105,16 @@ async fn reads_one_record_with_its_associations_and_misses_unknown_ids() {
     let object = portal
         .deals
         .values()
-        .find(|d| !d.is_archived() && !live_links(&portal, d, ObjectKind::Companies).is_empty())
+        .find(|d| !d.is_archived() && !live_links(&portal, d, ObjectType::Company).is_empty())
         .unwrap();
     let id = object.id.to_string();
 
     let record = client
         .get_object(
-            ObjectKind::Deals,
+            ObjectType::Deal,
             &id,
             &["dealname", "amount"],
-            &[ObjectKind::Companies],
+            &[ObjectType::Company],
         )
         .await
         .unwrap()
@@ -123,22 +124,19 @@ async fn reads_one_record_with_its_associations_and_misses_unknown_ids() {
         record.properties.get("dealname").map(String::as_str),
         object.property("dealname")
     );
-    let companies: BTreeSet<String> = record.associations[&ObjectKind::Companies]
+    let companies: BTreeSet<String> = record.associations[&ObjectType::Company]
         .iter()
         .cloned()
         .collect();
-    assert_eq!(
-        companies,
-        live_links(&portal, object, ObjectKind::Companies)
-    );
+    assert_eq!(companies, live_links(&portal, object, ObjectType::Company));
 
     let missing = client
-        .get_object(ObjectKind::Deals, "42", &[], &[])
+        .get_object(ObjectType::Deal, "42", &[], &[])
         .await
         .unwrap();
     assert_eq!(missing, None);
     let odd = client
-        .get_object(ObjectKind::Deals, "../contacts", &[], &[])
+        .get_object(ObjectType::Deal, "../contacts", &[], &[])
         .await
         .unwrap();
     assert_eq!(odd, None);

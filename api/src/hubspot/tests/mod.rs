@@ -11,10 +11,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, RunningFake};
-use healthscore_fixtures::generate::{CrmObject, ObjectType, Portal};
+use healthscore_fixtures::generate::{CrmObject, Portal};
 
-use super::{ClientConfig, CrmRecord, HubSpotClient, Listing, ObjectKind};
+use super::{ClientConfig, CrmRecord, HubSpotClient, Listing};
 use crate::secret::Secret;
+use healthscore_domain::ids::ObjectType;
 
 /// Fixed "now" so generated portals are identical run to run.
 const NOW_MS: i64 = 1_750_000_000_000;
@@ -57,9 +58,9 @@ async fn start(config: FakeConfig) -> (RunningFake, HubSpotClient) {
 /// Every page of a listing, concatenated.
 async fn list_all(
     client: &HubSpotClient,
-    kind: ObjectKind,
+    kind: ObjectType,
     properties: &[&str],
-    associations: &[ObjectKind],
+    associations: &[ObjectType],
     archived: bool,
 ) -> Vec<CrmRecord> {
     let mut records = Vec::new();
@@ -86,14 +87,10 @@ async fn list_all(
     }
 }
 
-fn fixture_type(kind: ObjectKind) -> ObjectType {
-    ObjectType::parse(kind.as_str()).unwrap()
-}
-
 /// Ids of the `kind` records in `portal` that are (or are not) archived, ascending.
-fn ids(portal: &Portal, kind: ObjectKind, archived: bool) -> Vec<String> {
+fn ids(portal: &Portal, kind: ObjectType, archived: bool) -> Vec<String> {
     portal
-        .objects(fixture_type(kind))
+        .objects(kind)
         .values()
         .filter(|object| object.is_archived() == archived)
         .map(|object| object.id.to_string())
@@ -101,8 +98,7 @@ fn ids(portal: &Portal, kind: ObjectKind, archived: bool) -> Vec<String> {
 }
 
 /// The live records `object` is associated with, of kind `target`.
-fn live_links(portal: &Portal, object: &CrmObject, target: ObjectKind) -> BTreeSet<String> {
-    let target = fixture_type(target);
+fn live_links(portal: &Portal, object: &CrmObject, target: ObjectType) -> BTreeSet<String> {
     object
         .associations
         .get(&target)

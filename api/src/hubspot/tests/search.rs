@@ -11,12 +11,12 @@ use crate::hubspot::{HubSpotError, SEARCH_MAX_AFTER, SEARCH_PAGE_SIZE, SearchPag
 #[tokio::test]
 async fn a_search_since_a_watermark_returns_the_objects_changed_since() {
     let (fake, client) = start(fake_config()).await;
-    let contacts = ids(&fake.portal(), ObjectKind::Contacts, false);
-    let company = ids(&fake.portal(), ObjectKind::Companies, false)[0].clone();
+    let contacts = ids(&fake.portal(), ObjectType::Contact, false);
+    let company = ids(&fake.portal(), ObjectType::Company, false)[0].clone();
     let (first, second) = (&contacts[5], &contacts[2]);
     let watermark = fake
         .update_property(
-            ObjectType::Contacts,
+            ObjectType::Contact,
             first,
             "lifecyclestage",
             Some("customer"),
@@ -24,17 +24,17 @@ async fn a_search_since_a_watermark_returns_the_objects_changed_since() {
         .unwrap();
     let later = fake
         .update_property(
-            ObjectType::Contacts,
+            ObjectType::Contact,
             second,
             "lifecyclestage",
             Some("evangelist"),
         )
         .unwrap();
-    fake.update_property(ObjectType::Companies, &company, "industry", Some("RETAIL"))
+    fake.update_property(ObjectType::Company, &company, "industry", Some("RETAIL"))
         .unwrap();
 
     let page = client
-        .search_modified_since(ObjectKind::Contacts, watermark, 0, &["lifecyclestage"])
+        .search_modified_since(ObjectType::Contact, watermark, 0, &["lifecyclestage"])
         .await
         .unwrap();
     let found: Vec<&str> = page.results.iter().map(|r| r.id.as_str()).collect();
@@ -45,7 +45,7 @@ async fn a_search_since_a_watermark_returns_the_objects_changed_since() {
     assert_eq!(parse_time_ms(modified), Some(later));
 
     let page = client
-        .search_modified_since(ObjectKind::Contacts, later, 0, &[])
+        .search_modified_since(ObjectType::Contact, later, 0, &[])
         .await
         .unwrap();
     assert_eq!(page.results.len(), 1);
@@ -55,15 +55,15 @@ async fn a_search_since_a_watermark_returns_the_objects_changed_since() {
 #[tokio::test]
 async fn search_pages_by_offset_in_modified_order() {
     let (fake, client) = start(fake_config()).await;
-    let live = ids(&fake.portal(), ObjectKind::Contacts, false);
+    let live = ids(&fake.portal(), ObjectType::Contact, false);
     let first = client
-        .search_modified_since(ObjectKind::Contacts, 0, 0, &["email"])
+        .search_modified_since(ObjectType::Contact, 0, 0, &["email"])
         .await
         .unwrap();
     assert_eq!(first.next_after, Some(SEARCH_PAGE_SIZE));
     assert_eq!(first.total, u64::try_from(live.len()).unwrap());
     let second = client
-        .search_modified_since(ObjectKind::Contacts, 0, SEARCH_PAGE_SIZE, &["email"])
+        .search_modified_since(ObjectType::Contact, 0, SEARCH_PAGE_SIZE, &["email"])
         .await
         .unwrap();
     assert_eq!(second.next_after, None);
@@ -82,7 +82,7 @@ async fn search_pages_by_offset_in_modified_order() {
 async fn an_offset_past_the_result_cap_fails_without_a_request() {
     let (_fake, client) = start(fake_config()).await;
     let error = client
-        .search_modified_since(ObjectKind::Deals, 0, SEARCH_MAX_AFTER + 1, &[])
+        .search_modified_since(ObjectType::Deal, 0, SEARCH_MAX_AFTER + 1, &[])
         .await
         .unwrap_err();
     assert!(matches!(error, HubSpotError::SearchCapExceeded { .. }));
@@ -114,7 +114,7 @@ async fn a_search_burst_paced_at_the_servers_limit_sees_no_429() {
             let client = client.clone();
             tokio::spawn(async move {
                 client
-                    .search_modified_since(ObjectKind::Deals, 0, 0, &["dealstage"])
+                    .search_modified_since(ObjectType::Deal, 0, 0, &["dealstage"])
                     .await
             })
         })

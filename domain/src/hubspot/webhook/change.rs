@@ -1,7 +1,7 @@
 //! From a subscription type and its fields to an [`ObjectTarget`] and a [`Change`].
 
 use super::fields::Fields;
-use super::{Change, CrmObjectType, DeliveryError, ObjectTarget};
+use super::{Change, DeliveryError, ObjectTarget, ObjectType};
 
 /// The handled event kinds, by subscription-type suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,14 +22,14 @@ pub(super) enum Action {
 pub(super) fn classify(
     subscription_type: &str,
     fields: &Fields<'_>,
-) -> Option<(CrmObjectType, Action)> {
+) -> Option<(ObjectType, Action)> {
     let (prefix, suffix) = subscription_type.split_once('.')?;
     let object_type = if prefix == "object" {
         let type_id = fields.str("objectTypeId").ok().flatten();
         let type_id = type_id.or_else(|| fields.str("fromObjectTypeId").ok().flatten())?;
-        CrmObjectType::from_type_id(type_id)?
+        ObjectType::from_type_id(type_id)?
     } else {
-        CrmObjectType::from_prefix(prefix)?
+        ObjectType::from_prefix(prefix)?
     };
     let action = match suffix {
         "creation" => Action::Creation,
@@ -38,7 +38,7 @@ pub(super) fn classify(
         "merge" => Action::Merge,
         "restore" => Action::Restore,
         "associationChange" => Action::AssociationChange,
-        "privacyDeletion" if object_type == CrmObjectType::Contact => Action::PrivacyDeletion,
+        "privacyDeletion" if object_type == ObjectType::Contact => Action::PrivacyDeletion,
         _ => return None,
     };
     Some((object_type, action))
@@ -48,7 +48,7 @@ impl Action {
     /// Reads the fields this action needs; absent optional ones take their documented default.
     pub(super) fn parse(
         self,
-        object_type: CrmObjectType,
+        object_type: ObjectType,
         fields: &Fields<'_>,
     ) -> Result<(Option<ObjectTarget>, Change), DeliveryError> {
         // Merges and association changes involve several objects and name them in `change`.
@@ -112,7 +112,7 @@ fn association(fields: &Fields<'_>) -> Result<Change, DeliveryError> {
         });
     let side = |type_id: Option<&str>, name: Option<&str>| {
         type_id
-            .and_then(CrmObjectType::from_type_id)
+            .and_then(ObjectType::from_type_id)
             .or_else(|| name.and_then(type_from_name))
     };
     Ok(Change::AssociationChanged {
@@ -127,7 +127,6 @@ fn association(fields: &Fields<'_>) -> Result<Change, DeliveryError> {
 }
 
 /// `CONTACT`, `company`, `0-3` and the like; anything else (e.g. `PARENT`) is unknown.
-fn type_from_name(name: &str) -> Option<CrmObjectType> {
-    CrmObjectType::from_type_id(name)
-        .or_else(|| CrmObjectType::from_prefix(&name.to_ascii_lowercase()))
+fn type_from_name(name: &str) -> Option<ObjectType> {
+    ObjectType::from_type_id(name).or_else(|| ObjectType::from_prefix(&name.to_ascii_lowercase()))
 }

@@ -42,7 +42,7 @@ fn the_deal_creation_example_parses() {
     );
     assert_eq!(e.subscription_type, "deal.creation");
     let object = ObjectTarget {
-        object_type: CrmObjectType::Deal,
+        object_type: ObjectType::Deal,
         object_id: 267_448_862_446,
     };
     assert_eq!(e.object, Some(object));
@@ -60,7 +60,7 @@ fn the_event_type_alias_example_parses() {
     assert_eq!(e.subscription_type, "contact.propertyChange");
     assert_eq!(
         e.object.map(|o| (o.object_type, o.object_id)),
-        Some((CrmObjectType::Contact, 1_246_965))
+        Some((ObjectType::Contact, 1_246_965))
     );
     let change = Change::PropertyChanged {
         name: "lifecyclestage".into(),
@@ -85,9 +85,9 @@ fn every_handled_type_parses_for_each_object_type() {
         "associationChange",
     ];
     let types = [
-        (CrmObjectType::Contact, "0-1"),
-        (CrmObjectType::Company, "0-2"),
-        (CrmObjectType::Deal, "0-3"),
+        (ObjectType::Contact, "0-1"),
+        (ObjectType::Company, "0-2"),
+        (ObjectType::Deal, "0-3"),
     ];
     for (object_type, type_id) in types {
         for suffix in suffixes {
@@ -116,15 +116,15 @@ fn every_handled_type_parses_for_each_object_type() {
 #[test]
 fn object_types_round_trip() {
     for (t, id) in [
-        (CrmObjectType::Contact, "0-1"),
-        (CrmObjectType::Company, "0-2"),
-        (CrmObjectType::Deal, "0-3"),
+        (ObjectType::Contact, "0-1"),
+        (ObjectType::Company, "0-2"),
+        (ObjectType::Deal, "0-3"),
     ] {
-        assert_eq!(CrmObjectType::from_prefix(t.as_str()), Some(t));
-        assert_eq!(CrmObjectType::from_type_id(id), Some(t));
+        assert_eq!(ObjectType::from_prefix(t.as_str()), Some(t));
+        assert_eq!(ObjectType::from_type_id(id), Some(t));
     }
-    assert_eq!(CrmObjectType::from_prefix("ticket"), None);
-    assert_eq!(CrmObjectType::from_type_id("0-5"), None);
+    assert_eq!(ObjectType::from_prefix("ticket"), None);
+    assert_eq!(ObjectType::from_type_id("0-5"), None);
 }
 
 #[test]
@@ -144,23 +144,23 @@ fn association_fields_and_side_types_are_read() {
     let cases = [
         (
             "CONTACT_TO_COMPANY",
-            Some(CrmObjectType::Contact),
-            Some(CrmObjectType::Company),
+            Some(ObjectType::Contact),
+            Some(ObjectType::Company),
         ),
         (
             "DEAL_TO_CONTACT",
-            Some(CrmObjectType::Deal),
-            Some(CrmObjectType::Contact),
+            Some(ObjectType::Deal),
+            Some(ObjectType::Contact),
         ),
         (
             "COMPANY_TO_DEAL",
-            Some(CrmObjectType::Company),
-            Some(CrmObjectType::Deal),
+            Some(ObjectType::Company),
+            Some(ObjectType::Deal),
         ),
         (
             "CONTACT_TO_COMPANY_UNLABELED",
-            Some(CrmObjectType::Contact),
-            Some(CrmObjectType::Company),
+            Some(ObjectType::Contact),
+            Some(ObjectType::Company),
         ),
         ("PARENT_TO_CHILD_COMPANY", None, None),
     ];
@@ -201,11 +201,7 @@ fn generic_association_types_come_from_type_ids() {
     assert_eq!(association_type, "279");
     assert_eq!(
         (from_type, to_type, removed),
-        (
-            Some(CrmObjectType::Contact),
-            Some(CrmObjectType::Company),
-            false
-        )
+        (Some(ObjectType::Contact), Some(ObjectType::Company), false)
     );
 }
 

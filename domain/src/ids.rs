@@ -7,7 +7,19 @@ use serde::{Deserialize, Serialize};
 /// The CRM object types the engine reads and scores. Its one name for each: singular in
 /// stream ids and answers (`contact`), plural in HubSpot's URLs (`contacts`), and HubSpot's
 /// object type id (`0-1`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectType {
     /// Type id `0-1`.

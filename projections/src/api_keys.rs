@@ -127,6 +127,19 @@ pub async fn authenticate(db: &Db, key: &str) -> Result<Option<PortalId>, StoreE
     })
 }
 
+/// When the portal's first API key was made (revoked ones included): since when the portal
+/// has used healthscore, and so its default configuration. None for a portal without keys.
+pub async fn portal_since(db: &Db, portal: PortalId) -> Result<Option<i64>, StoreError> {
+    on_reader!(db, pool => {
+        let row: (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(created_at) FROM api_keys WHERE portal_id = $1")
+                .bind(portal.0 as i64)
+                .fetch_one(pool)
+                .await?;
+        Ok(row.0)
+    })
+}
+
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -264,14 +264,15 @@ async fn configuration_versions_etags_and_validation(t: TestDb) {
         .put(&url)
         .bearer_auth(&key)
         .header("If-Match", "\"1\"")
+        .header("Content-Type", "application/json")
         .body("{not json")
         .send()
         .await
         .expect("send");
     assert_eq!(
         stale_and_malformed.status(),
-        412,
-        "the precondition is checked first"
+        400,
+        "a body wrong whatever the version is refused as such before the precondition (RFC 9110, 13.2.1)"
     );
     let again = server
         .client

@@ -19,15 +19,20 @@ const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1_000;
 
 /// `?after=<position>&limit=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FeedQuery {
+    /// Events after this log position (0 by default: from the start).
+    #[param(minimum = 0, example = 0)]
     after: Option<i64>,
+    /// Events per page, 1 to 1000 (100 by default).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
     limit: Option<i64>,
 }
 
 /// One event of the feed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedEvent {
     /// Global position: the cursor.
     position: i64,
@@ -43,17 +48,21 @@ pub struct FeedEvent {
     /// The event type's version.
     version: String,
     /// When it happened in HubSpot (or here), RFC 3339.
+    #[schema(format = DateTime)]
     occurred_at: String,
     /// When it was recorded, RFC 3339.
+    #[schema(format = DateTime)]
     recorded_at: String,
     /// The event itself (personal values are blank after a privacy deletion).
+    #[schema(value_type = Object)]
     payload: Value,
     /// Where it came from: source, delivery or run ids.
+    #[schema(value_type = Object)]
     metadata: Value,
 }
 
 /// A page of the feed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedPage {
     /// The events, in log order.
     events: Vec<FeedEvent>,
@@ -83,7 +92,17 @@ impl From<RecordedEvent> for FeedEvent {
     }
 }
 
-/// `GET /events`.
+/// The audit feed: this portal's events in log order, a page at a time, so a downstream
+/// system can follow the log. Resume with `after` = the last `next_after`.
+#[utoipa::path(
+    get, path = "/events", tag = "events",
+    params(FeedQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = FeedPage),
+        (status = 400, description = "A bad `after` or `limit`", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn feed(
     State(state): State<AppState>,
     Portal(portal): Portal,
@@ -108,8 +127,7 @@ pub async fn feed(
     let events = state
         .store
         .read_prefix_after(&format!("{portal}/"), after, limit)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let next_after = events.last().map_or(after, |e| e.position);
     Ok(Json(FeedPage {
         events: events.into_iter().map(FeedEvent::from).collect(),

@@ -5,28 +5,71 @@ use axum::Json;
 use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use healthscore_domain::scoring::float_json;
-use healthscore_domain::time::rfc3339_ms as rfc3339;
+use healthscore_domain::scoring::{Band, ScoreStatus, serialize_opt_float};
 use healthscore_projections::scoring::materialized::{self, ListFilter, ScoreRow, Sort, SortKey};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Portal;
 use super::problem::ApiError;
 use super::query::ApiQuery;
 
+/// Rows per page unless `limit` says otherwise, and at most.
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+/// The order of the customer list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum ListSort {
+    /// Highest score first (unscored last).
+    #[default]
+    #[serde(rename = "-score")]
+    ScoreDesc,
+    /// Lowest score first (unscored last).
+    #[serde(rename = "score")]
+    ScoreAsc,
+    /// By name.
+    #[serde(rename = "name")]
+    Name,
+}
+
+impl From<ListSort> for Sort {
+    fn from(sort: ListSort) -> Self {
+        match sort {
+            ListSort::ScoreDesc => Sort::ScoreDesc,
+            ListSort::ScoreAsc => Sort::ScoreAsc,
+            ListSort::Name => Sort::Name,
+        }
+    }
+}
+
 /// `?band=&status=&min_score=&max_score=&sort=&limit=&cursor=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    band: Option<String>,
-    status: Option<String>,
+    /// Only customers in this band.
+    #[param(inline)]
+    band: Option<Band>,
+    /// Only customers with this status.
+    #[param(inline)]
+    status: Option<ScoreStatus>,
+    /// Only scores at least this (0-100).
+    #[param(value_type = Option<f64>, minimum = 0, maximum = 100, example = 40)]
     min_score: Option<Decimal>,
+    /// Only scores at most this (0-100).
+    #[param(value_type = Option<f64>, minimum = 0, maximum = 100, example = 70)]
     max_score: Option<Decimal>,
-    sort: Option<String>,
+    /// `-score` (default), `score` or `name`.
+    #[param(inline)]
+    sort: Option<ListSort>,
+    /// Rows per page, 1 to 500 (50 by default).
+    #[param(minimum = 1, maximum = 500, example = 50)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page (with the same sort).
     cursor: Option<String>,
 }
 
@@ -44,47 +87,27 @@ fn tenths(field: &str, score: Option<Decimal>) -> Result<Option<i64>, ApiError> 
     Ok((score * Decimal::TEN).round().to_i64())
 }
 
-/// The score of a row as a JSON number with one decimal.
-pub fn score_of(row: &ScoreRow) -> Value {
-    row.score_tenths
-        .map_or(Value::Null, |t| float_json(Decimal::new(t, 1)))
-}
-
 fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
-    let one_of = |field: &str, value: &Option<String>, allowed: &[&str]| match value {
-        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::bad_request(format!(
-            "{field} must be one of {}",
-            allowed.join(", ")
-        ))),
-        _ => Ok(value.clone()),
-    };
-    let sort = match query.sort.as_deref() {
-        None | Some("-score") => Sort::ScoreDesc,
-        Some("score") => Sort::ScoreAsc,
-        Some("name") => Sort::Name,
-        Some(_) => return Err(ApiError::bad_request("sort must be score, -score or name")),
-    };
+    let sort: Sort = query.sort.unwrap_or_default().into();
     let after = match &query.cursor {
         Some(cursor) => Some(decode_cursor(cursor, sort)?),
         None => None,
     };
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_field(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}, not {limit}"),
+            "must be between 1 and 500",
+        ));
+    }
     Ok(ListFilter {
-        band: one_of("band", &query.band, &["healthy", "at_risk", "critical"])?,
-        status: one_of("status", &query.status, &["scored", "insufficient_data"])?,
+        band: query.band,
+        status: query.status,
         min_tenths: tenths("min_score", query.min_score)?,
         max_tenths: tenths("max_score", query.max_score)?,
         sort,
-        limit: match query.limit {
-            None => 50,
-            Some(limit) if (1..=500).contains(&limit) => limit,
-            Some(limit) => {
-                return Err(ApiError::bad_field(
-                    "limit",
-                    format!("limit must be between 1 and 500, not {limit}"),
-                    "must be between 1 and 500",
-                ));
-            }
-        },
+        limit,
         after,
     })
 }
@@ -99,11 +122,18 @@ fn sort_name(sort: Sort) -> &'static str {
 }
 
 fn encode_cursor(sort: Sort, key: &SortKey, id: u64) -> String {
-    URL_SAFE_NO_PAD.encode(json!([sort_name(sort), key, id]).to_string())
+    let text = serde_json::to_string(&(sort_name(sort), key, id)).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(text)
 }
 
 fn decode_cursor(cursor: &str, sort: Sort) -> Result<(SortKey, u64), ApiError> {
-    let bad = || ApiError::bad_request("cursor is not one this API gave out");
+    let bad = || {
+        ApiError::bad_field(
+            "cursor",
+            "cursor is not one this API gave out",
+            "not a cursor",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let (cursor_sort, key, id): (String, SortKey, u64) =
         serde_json::from_slice(&bytes).map_err(|_| bad())?;
@@ -112,71 +142,175 @@ fn decode_cursor(cursor: &str, sort: Sort) -> Result<(SortKey, u64), ApiError> {
         (Sort::Name, SortKey::Name(_)) | (Sort::ScoreDesc | Sort::ScoreAsc, SortKey::Score(_))
     );
     if cursor_sort != sort_name(sort) || !fits {
-        return Err(ApiError::bad_request(format!(
-            "this cursor belongs to sort={cursor_sort}; keep the sort a cursor came with"
-        )));
+        return Err(ApiError::bad_field(
+            "cursor",
+            format!("this cursor belongs to sort={cursor_sort}; keep the sort a cursor came with"),
+            "belongs to another sort",
+        ));
     }
     Ok((key, id))
 }
 
-/// `GET /customers`.
+/// One customer of the list, as last scored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerRow {
+    /// The contact's HubSpot id.
+    #[schema(example = "101")]
+    id: String,
+    /// Its email.
+    email: String,
+    /// Its name (or email when it has none).
+    name: String,
+    /// 0-100, one decimal; null unless scored.
+    #[serde(serialize_with = "serialize_opt_float")]
+    #[schema(value_type = Option<f64>, example = 72.5)]
+    score: Option<Decimal>,
+    /// Null unless scored.
+    band: Option<Band>,
+    /// Scored, or too little known to score.
+    status: ScoreStatus,
+    /// The configuration version it was scored with.
+    config_version: u32,
+    /// When it was scored.
+    #[serde(serialize_with = "healthscore_domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    scored_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl CustomerRow {
+    fn from_row(row: ScoreRow) -> Self {
+        let band = Band::ALL
+            .into_iter()
+            .find(|b| row.band.as_deref() == Some(b.as_str()));
+        let status = if row.status == ScoreStatus::Scored.as_str() {
+            ScoreStatus::Scored
+        } else {
+            ScoreStatus::InsufficientData
+        };
+        Self {
+            id: row.customer_id.to_string(),
+            email: row.email,
+            name: row.name,
+            score: row.score_tenths.map(|t| Decimal::new(t, 1)),
+            band,
+            status,
+            config_version: row.config_version,
+            scored_at: chrono::DateTime::from_timestamp_millis(row.scored_at).unwrap_or_default(),
+        }
+    }
+}
+
+/// A page of customers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerPage {
+    /// In the asked order.
+    customers: Vec<CustomerRow>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    next_cursor: Option<String>,
+}
+
+/// The portal's customers by current score: filtered, sorted and a page at a time.
+#[utoipa::path(
+    get, path = "/customers", tag = "customers",
+    params(ListQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "A page of customers", body = CustomerPage),
+        (status = 400, description = "A bad filter, sort, limit or cursor", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Portal(portal): Portal,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CustomerPage>, ApiError> {
     let filter = filter(&query)?;
-    let rows = materialized::list(&state.db, portal, &filter)
-        .await
-        .map_err(ApiError::internal)?;
-    let next_cursor = (rows.len() as i64 == filter.limit).then(|| {
-        rows.last().map(|row| {
-            let key = match filter.sort {
-                Sort::Name => SortKey::Name(row.name.clone()),
-                _ => SortKey::Score(row.score_tenths.unwrap_or(-1)),
-            };
-            encode_cursor(filter.sort, &key, row.customer_id)
-        })
-    });
-    let customers: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            json!({
-                "id": row.customer_id.to_string(), "email": row.email, "name": row.name,
-                "score": score_of(row), "band": row.band, "status": row.status,
-                "config_version": row.config_version, "scored_at": rfc3339(row.scored_at),
+    let rows = materialized::list(&state.db, portal, &filter).await?;
+    let next_cursor = (rows.len() as i64 == filter.limit)
+        .then(|| {
+            rows.last().map(|row| {
+                let key = match filter.sort {
+                    Sort::Name => SortKey::Name(row.name.clone()),
+                    _ => SortKey::Score(row.score_tenths.unwrap_or(-1)),
+                };
+                encode_cursor(filter.sort, &key, row.customer_id)
             })
         })
-        .collect();
-    Ok(Json(
-        json!({"customers": customers, "next_cursor": next_cursor.flatten()}),
-    ))
+        .flatten();
+    Ok(Json(CustomerPage {
+        customers: rows.into_iter().map(CustomerRow::from_row).collect(),
+        next_cursor,
+    }))
 }
 
-/// `GET /scores/summary`.
+/// How many customers are in each band.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct BandCounts {
+    /// Healthy customers.
+    healthy: usize,
+    /// At-risk customers.
+    at_risk: usize,
+    /// Critical customers.
+    critical: usize,
+}
+
+/// The portal at a glance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Summary {
+    /// The newest score's time; null before anything is scored.
+    #[serde(serialize_with = "healthscore_domain::time::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// Customers in all.
+    customers: usize,
+    /// Scored customers per band.
+    bands: BandCounts,
+    /// Customers too little is known about to score.
+    insufficient_data: usize,
+    /// The mean score of the scored customers, one decimal; null when none is scored.
+    #[serde(serialize_with = "serialize_opt_float")]
+    #[schema(value_type = Option<f64>, example = 64.2)]
+    mean_score: Option<Decimal>,
+}
+
+/// Band counts and the mean score of the portal's customers, as last scored.
+#[utoipa::path(
+    get, path = "/scores/summary", tag = "scores",
+    security(("api_key" = [])),
+    responses((status = 200, description = "The portal's band counts and mean", body = Summary))
+)]
 pub async fn summary(
     State(state): State<AppState>,
     Portal(portal): Portal,
-) -> Result<Json<Value>, ApiError> {
-    let rows = materialized::all(&state.db, portal)
-        .await
-        .map_err(ApiError::internal)?;
-    let count = |band: &str| {
-        rows.iter()
-            .filter(|r| r.band.as_deref() == Some(band))
-            .count()
-    };
+) -> Result<Json<Summary>, ApiError> {
+    let rows = materialized::all(&state.db, portal).await?;
+    let mut bands = BandCounts::default();
+    for row in &rows {
+        match row.band.as_deref() {
+            Some("healthy") => bands.healthy += 1,
+            Some("at_risk") => bands.at_risk += 1,
+            Some("critical") => bands.critical += 1,
+            _ => {}
+        }
+    }
     let scored: Vec<i64> = rows.iter().filter_map(|r| r.score_tenths).collect();
-    let mean = (!scored.is_empty()).then(|| {
+    let mean_score = (!scored.is_empty()).then(|| {
         (Decimal::from(scored.iter().sum::<i64>()) / Decimal::from(scored.len()) / Decimal::TEN)
             .round_dp(1)
     });
-    let as_of = rows.iter().map(|r| r.scored_at).max().map(rfc3339);
-    Ok(Json(json!({
-        "as_of": as_of,
-        "customers": rows.len(),
-        "bands": {"healthy": count("healthy"), "at_risk": count("at_risk"), "critical": count("critical")},
-        "insufficient_data": rows.iter().filter(|r| r.status == "insufficient_data").count(),
-        "mean_score": mean.map(float_json),
-    })))
+    let as_of = rows
+        .iter()
+        .map(|r| r.scored_at)
+        .max()
+        .and_then(chrono::DateTime::from_timestamp_millis);
+    Ok(Json(Summary {
+        as_of,
+        customers: rows.len(),
+        bands,
+        insufficient_data: rows
+            .iter()
+            .filter(|r| r.status == ScoreStatus::InsufficientData.as_str())
+            .count(),
+        mean_score,
+    }))
 }

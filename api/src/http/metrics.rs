@@ -13,7 +13,7 @@ use healthscore_projections::projector::Projector;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 
 /// Histogram buckets in seconds, from 1 ms to 10 s.
 const SECONDS: [f64; 12] = [
@@ -121,6 +121,14 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// `GET /metrics`: the Prometheus text format. With `HEALTHSCORE_METRICS_TOKEN` set it asks for
 /// `Authorization: Bearer <token>` (the band counts name every portal).
+#[utoipa::path(
+    get, path = "/metrics", tag = "probes",
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"),
+        (status = 401, description = "`HEALTHSCORE_METRICS_TOKEN` is set and was not sent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn scrape(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -136,7 +144,7 @@ pub async fn scrape(
         }
     }
     let handle = handle();
-    read_gauges(&state).await.map_err(ApiError::internal)?;
+    read_gauges(&state).await?;
     let body = handle.render();
     Ok((
         StatusCode::OK,

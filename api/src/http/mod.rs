@@ -9,6 +9,7 @@ mod health;
 pub mod listing;
 pub mod metrics;
 pub mod objects;
+pub mod openapi;
 pub mod preview;
 pub mod problem;
 pub mod query;
@@ -22,9 +23,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::handler::Handler as _;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::get;
 use healthscore_projections::recorder::Recorder;
 use healthscore_projections::{Db, EventStore};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -32,6 +32,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
+use utoipa_axum::routes;
 
 use healthscore_projections::scoring::service::ScoringService;
 use tokio::sync::{Notify, watch};
@@ -144,40 +147,24 @@ pub fn router(state: AppState) -> Router {
     // Installed before the first request, so nothing recorded before a scrape is lost.
     metrics::handle();
     let cors_origins = state.cors_origins.clone();
-    let webhooks = Router::new()
-        .route("/webhooks/hubspot", post(webhook::receive))
-        .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES));
-    let api = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/customers", get(listing::list))
-        .route("/customers/{id}", get(objects::customer))
-        .route("/customers/{id}/score", get(scores::score))
-        .route("/customers/{id}/score/history", get(scores::history))
-        .route("/scores/summary", get(listing::summary))
-        .route(
-            "/scoring/config",
-            get(config::get)
-                .put(config::put.layer(DefaultBodyLimit::max(config::MAX_CONFIG_BYTES))),
-        )
-        .route("/scoring/config/versions", get(config::versions))
-        .route(
-            "/scoring/preview",
-            post(preview::preview.layer(DefaultBodyLimit::max(config::MAX_CONFIG_BYTES))),
-        )
-        .route("/companies/{id}", get(objects::company))
-        .route("/deals/{id}", get(objects::deal))
-        .route("/sync", post(sync::start))
-        .route("/sync/runs/{id}", get(sync::run))
-        .route("/events", get(events::feed))
-        .route("/metrics", get(metrics::scrape))
-        .merge(webhooks)
+    let (api, document) = routes().with_state(state).split_for_parts();
+    let document = Arc::new(
+        serde_json::to_string(&openapi::with_common_responses(document))
+            .unwrap_or_else(|_| "{}".to_owned()),
+    );
+    let docs = Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .with_state(document)
+        .route("/docs", get(openapi::page))
+        .route("/docs/", get(openapi::page))
+        .route("/docs/{file}", get(openapi::file));
+    let app = api
+        .merge(docs)
         .route_layer(axum::middleware::from_fn(metrics::track))
-        .with_state(state)
         // The last line of defence: a panic in a handler is a 500 problem, not a dropped
         // connection (and the panic is logged with the request's trace).
         .layer(CatchPanicLayer::custom(problem::panicked))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -186,7 +173,47 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(problem::problems_everywhere))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    with_cors(with_security_headers(api), cors_origins)
+    with_cors(with_security_headers(app), cors_origins)
+}
+
+/// Every documented endpoint, each with its OpenAPI description.
+fn routes() -> OpenApiRouter<AppState> {
+    let config_body = || DefaultBodyLimit::max(config::MAX_CONFIG_BYTES);
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(listing::list))
+        .routes(routes!(objects::customer))
+        .routes(routes!(scores::score))
+        .routes(routes!(scores::history))
+        .routes(routes!(listing::summary))
+        .routes(routes!(config::get))
+        .routes(routes!(config::put).layer(config_body()))
+        .routes(routes!(config::versions))
+        .routes(routes!(preview::preview).layer(config_body()))
+        .routes(routes!(objects::company))
+        .routes(routes!(objects::deal))
+        .routes(routes!(sync::start))
+        .routes(routes!(sync::run))
+        .routes(routes!(events::feed))
+        .routes(routes!(metrics::scrape))
+        .routes(routes!(webhook::receive).layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES)))
+}
+
+/// Each request's span carries its `x-request-id` (set just outside), so every line logged
+/// while answering it, an error's cause included, names the request.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        uri = %request.uri().path(),
+        request_id,
+    )
 }
 
 /// CORS for the named origins only; without any, browsers keep their same-origin rule.

@@ -1,29 +1,60 @@
-//! The API's one error type, rendered as RFC 9457 problem details. A 500's cause is logged once
-//! and never sent to the client.
+//! The API's one error type, rendered as RFC 9457 problem details, and every module error's
+//! way into it (`From`), so all status mapping lives here. A failure's cause is kept whole
+//! and logged once, inside the request's span (with its `x-request-id`), when the answer is
+//! made; it is never sent to the client.
 
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::BoxError;
 
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     detail: String,
-    errors: Option<Value>,
+    errors: Vec<FieldProblem>,
+    run_id: Option<String>,
+    cause: Option<BoxError>,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// One field of a request that is wrong, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// The field: a query parameter, or a dotted path into the body (`weights.deal_value`).
+    #[schema(example = "limit")]
+    pub field: String,
+    /// What is wrong with it, for a person.
+    #[schema(example = "must be between 1 and 500")]
+    pub message: String,
+}
+
+/// An RFC 9457 problem document (`application/problem+json`): every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "about:blank", "title": "Bad Request", "status": 400,
+    "detail": "limit must be between 1 and 500, not 1000",
+    "errors": [{"field": "limit", "message": "must be between 1 and 500"}]
+}))]
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// The fields that are wrong, when the request's fields are the problem.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+    /// With a 409 from `POST /sync`: the run already going (follow `/sync/runs/{run_id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a Value>,
+    pub run_id: Option<String>,
 }
 
 impl ApiError {
@@ -32,13 +63,21 @@ impl ApiError {
         Self {
             status,
             detail: detail.into(),
-            errors: None,
+            errors: Vec::new(),
+            run_id: None,
+            cause: None,
         }
     }
 
-    /// Adds machine-readable details (e.g. the invalid fields).
-    pub fn with_errors(mut self, errors: Value) -> Self {
-        self.errors = Some(errors);
+    /// Names the fields that are wrong.
+    pub fn with_errors(mut self, errors: impl IntoIterator<Item = FieldProblem>) -> Self {
+        self.errors.extend(errors);
+        self
+    }
+
+    /// Keeps `cause`, logged when the answer is made.
+    pub fn caused_by(mut self, cause: impl Into<BoxError>) -> Self {
+        self.cause = Some(cause.into());
         self
     }
 
@@ -49,8 +88,10 @@ impl ApiError {
 
     /// 400 for one bad field: `detail` for a person, `errors: [{field, message}]` for code.
     pub fn bad_field(field: &str, detail: impl Into<String>, message: &str) -> Self {
-        Self::bad_request(detail)
-            .with_errors(serde_json::json!([{ "field": field, "message": message }]))
+        Self::bad_request(detail).with_errors([FieldProblem {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        }])
     }
 
     /// 401.
@@ -63,23 +104,23 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, detail)
     }
 
-    /// 500: logs `cause` and tells the client nothing about it.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+    /// 500: the client learns nothing of `cause`; the log does.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error; see the server log",
         )
+        .caused_by(cause)
     }
 
     /// 503 with `Retry-After`: the event log could not record the request (nothing of it was
-    /// written); the same request later may succeed. Logs `cause`, tells the client nothing of it.
-    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "recording failed");
+    /// written); the same request later may succeed.
+    pub fn unavailable(cause: impl Into<BoxError>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the event log cannot record this now and nothing of it was recorded; retry later",
         )
+        .caused_by(cause)
     }
 
     /// The HTTP status.
@@ -93,14 +134,35 @@ impl ApiError {
     }
 }
 
+/// `error: cause: its cause ...`, the whole `source()` chain on one line.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ProblemBody {
-            kind: "about:blank",
-            title: self.status.canonical_reason().unwrap_or("error"),
+        if let Some(cause) = &self.cause {
+            let cause = chain(cause.as_ref());
+            if self.status.is_server_error() {
+                tracing::error!(status = self.status.as_u16(), error = %cause, "request failed");
+            } else {
+                tracing::info!(status = self.status.as_u16(), error = %cause, "request refused");
+            }
+        }
+        let body = Problem {
+            kind: "about:blank".to_owned(),
+            title: self.status.canonical_reason().unwrap_or("error").to_owned(),
             status: self.status.as_u16(),
-            detail: &self.detail,
-            errors: self.errors.as_ref(),
+            detail: self.detail,
+            errors: self.errors,
+            run_id: self.run_id,
         };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
@@ -112,6 +174,90 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+impl From<healthscore_projections::StoreError> for ApiError {
+    fn from(error: healthscore_projections::StoreError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<crate::scoring::configs::LoadError> for ApiError {
+    fn from(error: crate::scoring::configs::LoadError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<crate::sync::runs::RunError> for ApiError {
+    fn from(error: crate::sync::runs::RunError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<healthscore_projections::recorder::RecordError> for ApiError {
+    fn from(error: healthscore_projections::recorder::RecordError) -> Self {
+        use healthscore_projections::recorder::RecordError;
+        match error {
+            RecordError::Store(_) | RecordError::Stopped => Self::unavailable(error),
+            RecordError::Domain(_) => Self::internal(error),
+        }
+    }
+}
+
+impl From<healthscore_domain::scoring::FieldError> for FieldProblem {
+    fn from(error: healthscore_domain::scoring::FieldError) -> Self {
+        Self {
+            field: error.field,
+            message: error.message,
+        }
+    }
+}
+
+impl From<crate::scoring::configs::UpdateError> for ApiError {
+    fn from(error: crate::scoring::configs::UpdateError) -> Self {
+        use crate::scoring::configs::UpdateError;
+        use healthscore_domain::scoring_config::ScoringConfigError;
+        match error {
+            UpdateError::Refused(ScoringConfigError::Invalid(fields)) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the configuration is invalid",
+            )
+            .with_errors(fields.into_iter().map(FieldProblem::from)),
+            UpdateError::Refused(error @ ScoringConfigError::VersionMismatch { .. }) => {
+                Self::new(StatusCode::PRECONDITION_FAILED, error.to_string())
+            }
+            UpdateError::Concurrent => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "the configuration changed concurrently; fetch it again",
+            ),
+            UpdateError::Store(_) => Self::internal(error),
+        }
+    }
+}
+
+impl From<crate::sync::SyncError> for ApiError {
+    fn from(error: crate::sync::SyncError) -> Self {
+        use crate::sync::SyncError;
+        match error {
+            SyncError::Busy { run_id } => Self {
+                run_id: Some(run_id.clone()),
+                ..Self::new(
+                    StatusCode::CONFLICT,
+                    format!("a sync of this portal is already running: /sync/runs/{run_id}"),
+                )
+            },
+            // Which portal the token is for is that portal's business, not the caller's.
+            SyncError::OtherPortal { .. } => Self::new(
+                StatusCode::FORBIDDEN,
+                "the configured HubSpot token is for another portal than this key's",
+            )
+            .caused_by(error),
+            SyncError::HubSpot(ref hubspot) => {
+                Self::new(StatusCode::BAD_GATEWAY, hubspot.to_string()).caused_by(error)
+            }
+            other => Self::internal(other),
+        }
     }
 }
 
@@ -163,7 +309,7 @@ pub fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(|s| (*s).to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_string());
-    ApiError::internal(format_args!("handler panicked: {message}")).into_response()
+    ApiError::internal(format!("handler panicked: {message}")).into_response()
 }
 
 #[cfg(test)]

@@ -6,54 +6,59 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use healthscore_domain::ids::PortalId;
-use healthscore_domain::scoring::{ScoreReport, ScoringConfig};
+use healthscore_domain::scoring::{
+    Band, ScoreReport, ScoreStatus, ScoringConfig, serialize_opt_float,
+};
+use healthscore_domain::time::rfc3339;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Portal;
-use healthscore_domain::time::rfc3339;
-
 use super::problem::ApiError;
-use super::query::ApiQuery;
+use super::query::{self, ApiQuery};
 
 /// At most this many points in a history.
 const MAX_HISTORY_POINTS: i64 = 366;
 
+/// A customer's HubSpot contact id.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CustomerPath {
+    /// The contact's HubSpot id.
+    #[param(example = "101")]
+    id: String,
+}
+
 /// `?as_of=&config_version=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ScoreQuery {
-    as_of: Option<String>,
+    /// Score as of this time (RFC 3339; encode a `+` offset as `%2B`). Now when left out.
+    #[serde(default, deserialize_with = "query::time")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-23T00:00:00Z")]
+    as_of: Option<DateTime<Utc>>,
+    /// Score with this configuration version; the current one when left out.
+    #[param(minimum = 1, example = 1)]
     config_version: Option<u32>,
 }
 
-/// A score as the API returns it.
-#[derive(Debug, Serialize)]
+/// A customer's score with every factor's part in it.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ScoreResponse {
+    /// The contact's HubSpot id.
+    #[schema(example = "101")]
     customer_id: String,
-    as_of: String,
+    /// The time scored at.
+    #[serde(serialize_with = "healthscore_domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    as_of: DateTime<Utc>,
+    /// The configuration version scored with.
     config_version: u32,
     #[serde(flatten)]
     report: ScoreReport,
-}
-
-/// Parses an RFC 3339 time (400 naming the field otherwise). A space where the offset's `+`
-/// belongs is a `+` the client did not encode: the answer says so.
-pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            let hint = if text.contains(' ') {
-                " (a + in a query string must be sent as %2B, or use Z)"
-            } else {
-                ""
-            };
-            ApiError::bad_field(
-                field,
-                format!("{field} must be an RFC 3339 time, e.g. 2026-11-23T00:00:00Z{hint}"),
-                "not an RFC 3339 time",
-            )
-        })
 }
 
 /// The configuration of `version` (current when None) and its number.
@@ -62,11 +67,7 @@ pub async fn config_for(
     portal: PortalId,
     version: Option<u32>,
 ) -> Result<(u32, ScoringConfig), ApiError> {
-    let configs = state
-        .configs
-        .load(portal)
-        .await
-        .map_err(ApiError::internal)?;
+    let configs = state.configs.load(portal).await?;
     let version = version.unwrap_or(configs.current_version());
     let config = configs.version(version).cloned().ok_or_else(|| {
         ApiError::not_found(format!("no scoring configuration version {version}"))
@@ -79,78 +80,187 @@ fn customer_id(id: &str) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::not_found(format!("no customer {id}")))
 }
 
-/// `GET /customers/{id}/score`.
+/// One customer's score, now or as of any past time, with any configuration version.
+#[utoipa::path(
+    get, path = "/customers/{id}/score", tag = "scores",
+    params(CustomerPath, ScoreQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The score and its explanation", body = ScoreResponse),
+        (status = 400, description = "A bad `as_of` or `config_version`", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer at that time, or no such configuration version", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn score(
     State(state): State<AppState>,
     Portal(portal): Portal,
-    Path(id): Path<String>,
+    Path(CustomerPath { id }): Path<CustomerPath>,
     ApiQuery(query): ApiQuery<ScoreQuery>,
 ) -> Result<Json<ScoreResponse>, ApiError> {
-    let at = match &query.as_of {
-        Some(text) => parse_time("as_of", text)?,
-        None => Utc::now(),
-    };
+    let at = query.as_of.unwrap_or_else(Utc::now);
     let (version, config) = config_for(&state, portal, query.config_version).await?;
     let contact = customer_id(&id)?;
-    state.scoring.catch_up().await.map_err(ApiError::internal)?;
+    state.scoring.catch_up().await?;
     let report = state
         .scoring
         .score(portal, contact, at, &config)
         .ok_or_else(|| ApiError::not_found(format!("no customer {id} at {}", rfc3339(&at))))?;
     Ok(Json(ScoreResponse {
         customer_id: id,
-        as_of: rfc3339(&at),
+        as_of: at,
         config_version: version,
         report,
     }))
 }
 
+/// A history's step: `12h`, `1d`, `2w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step(Duration);
+
+impl Step {
+    /// `1d`, `12h`, `1w` to a step; `None` unless a positive whole number of h, d or w.
+    fn parse(text: &str) -> Option<Self> {
+        let (number, hours_per_unit) = if let Some(n) = text.strip_suffix('h') {
+            (n, 1)
+        } else if let Some(n) = text.strip_suffix('d') {
+            (n, 24)
+        } else if let Some(n) = text.strip_suffix('w') {
+            (n, 24 * 7)
+        } else {
+            return None;
+        };
+        let n: i64 = number.parse().ok()?;
+        n.checked_mul(hours_per_unit)
+            .filter(|hours| *hours > 0)
+            .and_then(Duration::try_hours)
+            .map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).ok_or_else(|| serde::de::Error::custom("must look like 12h, 1d or 2w"))
+    }
+}
+
 /// `?from=&to=&step=&config_version=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    from: Option<String>,
-    to: Option<String>,
-    step: Option<String>,
+    /// The first point (RFC 3339); 30 days before `to` when left out.
+    #[serde(default, deserialize_with = "query::time")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-10-24T00:00:00Z")]
+    from: Option<DateTime<Utc>>,
+    /// The last point at most (RFC 3339); now when left out.
+    #[serde(default, deserialize_with = "query::time")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-23T00:00:00Z")]
+    to: Option<DateTime<Utc>>,
+    /// Time between points: hours, days or weeks (`12h`, `1d`, `2w`); `1d` when left out.
+    #[param(value_type = Option<String>, pattern = "^[0-9]+[hdw]$", example = "1d")]
+    step: Option<Step>,
+    /// Score with this configuration version; the current one when left out.
+    #[param(minimum = 1, example = 1)]
     config_version: Option<u32>,
 }
 
-/// `1d`, `12h`, `1w` to a duration.
-fn parse_step(text: &str) -> Result<Duration, ApiError> {
-    let bad = || ApiError::bad_request("step must look like 1d, 12h or 1w");
-    let (number, hours_per_unit) = if let Some(n) = text.strip_suffix('h') {
-        (n, 1)
-    } else if let Some(n) = text.strip_suffix('d') {
-        (n, 24)
-    } else if let Some(n) = text.strip_suffix('w') {
-        (n, 24 * 7)
-    } else {
-        return Err(bad());
-    };
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    n.checked_mul(hours_per_unit)
-        .filter(|hours| *hours > 0)
-        .and_then(Duration::try_hours)
-        .ok_or_else(bad)
+/// What a history point is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PointStatus {
+    /// Scored: `score` and `band` are set.
+    Scored,
+    /// A customer then, but too little was known to score.
+    InsufficientData,
+    /// Not a customer at that time (before becoming one, or after leaving).
+    NotACustomer,
 }
 
-/// `GET /customers/{id}/score/history`: the score at each step from `from` to `to`.
+/// One point of a score history: the score's headline at one time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPoint {
+    /// The point's time.
+    #[serde(serialize_with = "healthscore_domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    as_of: DateTime<Utc>,
+    /// Scored, too little data, or not a customer then.
+    status: PointStatus,
+    /// 0-100, one decimal; null unless scored.
+    #[serde(serialize_with = "serialize_opt_float")]
+    #[schema(value_type = Option<f64>, example = 72.5)]
+    score: Option<Decimal>,
+    /// Null unless scored.
+    band: Option<Band>,
+    /// Share of the weight whose factors applied; null when not a customer.
+    #[serde(serialize_with = "serialize_opt_float")]
+    #[schema(value_type = Option<f64>)]
+    coverage: Option<Decimal>,
+}
+
+impl HistoryPoint {
+    fn new(as_of: DateTime<Utc>, report: Option<&ScoreReport>) -> Self {
+        let Some(report) = report else {
+            return Self {
+                as_of,
+                status: PointStatus::NotACustomer,
+                score: None,
+                band: None,
+                coverage: None,
+            };
+        };
+        Self {
+            as_of,
+            status: match report.status {
+                ScoreStatus::Scored => PointStatus::Scored,
+                ScoreStatus::InsufficientData => PointStatus::InsufficientData,
+            },
+            score: report.score,
+            band: report.band,
+            coverage: Some(report.coverage),
+        }
+    }
+}
+
+/// A customer's score at each step from `from` to `to`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryResponse {
+    /// The contact's HubSpot id.
+    #[schema(example = "101")]
+    customer_id: String,
+    /// The configuration version every point is scored with.
+    config_version: u32,
+    /// Oldest first.
+    points: Vec<HistoryPoint>,
+}
+
+/// A customer's score at each step from `from` to `to`, all with one configuration version.
+#[utoipa::path(
+    get, path = "/customers/{id}/score/history", tag = "scores",
+    params(CustomerPath, HistoryQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "One point per step, oldest first", body = HistoryResponse),
+        (status = 400, description = "A bad time or step, or `from` after `to`", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Never a customer, or no such configuration version", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "More than 366 points asked for", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     Portal(portal): Portal,
-    Path(id): Path<String>,
+    Path(CustomerPath { id }): Path<CustomerPath>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let to = match &query.to {
-        Some(text) => parse_time("to", text)?,
-        None => Utc::now(),
-    };
-    let from = match &query.from {
-        Some(text) => parse_time("from", text)?,
-        None => to - Duration::days(30),
-    };
-    let step = parse_step(query.step.as_deref().unwrap_or("1d"))?;
+) -> Result<Json<HistoryResponse>, ApiError> {
+    let to = query.to.unwrap_or_else(Utc::now);
+    let from = query.from.unwrap_or(to - Duration::days(30));
+    let Step(step) = query.step.unwrap_or(Step(Duration::days(1)));
     if from > to {
-        return Err(ApiError::bad_request("from must not be after to"));
+        return Err(ApiError::bad_field(
+            "from",
+            "from must not be after to",
+            "after to",
+        ));
     }
     let points = (to - from).num_milliseconds() / step.num_milliseconds() + 1;
     if points > MAX_HISTORY_POINTS {
@@ -163,40 +273,25 @@ pub async fn history(
     }
     let (version, config) = config_for(&state, portal, query.config_version).await?;
     let contact = customer_id(&id)?;
-    state.scoring.catch_up().await.map_err(ApiError::internal)?;
+    state.scoring.catch_up().await?;
     let known = state
         .scoring
         .with_portal(portal, |objects| objects.was_ever_customer(contact));
     if !known {
         return Err(ApiError::not_found(format!("no customer {id}")));
     }
-    let series: Vec<Value> = (0..points)
+    let points = (0..points)
         .map(|i| {
             let at = from + step * i32::try_from(i).unwrap_or(i32::MAX);
-            match state.scoring.score(portal, contact, at, &config) {
-                Some(report) => history_point(at, &report),
-                None => serde_json::json!({"as_of": rfc3339(&at), "status": "not_a_customer"}),
-            }
+            let report = state.scoring.score(portal, contact, at, &config);
+            HistoryPoint::new(at, report.as_ref())
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({"customer_id": id, "config_version": version, "points": series}),
-    ))
-}
-
-/// One point of a history: the report's headline fields, serialized as the score itself is.
-fn history_point(at: DateTime<Utc>, report: &ScoreReport) -> Value {
-    let mut point = serde_json::json!({"as_of": rfc3339(&at)});
-    if let (Value::Object(fields), Ok(Value::Object(all))) =
-        (&mut point, serde_json::to_value(report))
-    {
-        for key in ["status", "score", "band", "coverage"] {
-            if let Some(value) = all.get(key) {
-                fields.insert(key.to_string(), value.clone());
-            }
-        }
-    }
-    point
+    Ok(Json(HistoryResponse {
+        customer_id: id,
+        config_version: version,
+        points,
+    }))
 }
 
 #[cfg(test)]
@@ -204,19 +299,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_unencoded_plus_gets_a_hint() {
-        let error = parse_time("as_of", "2026-11-23T00:00:00 01:00").unwrap_err();
-        assert!(error.detail().contains("%2B"), "{}", error.detail());
-        assert!(parse_time("as_of", "2026-11-23T00:00:00+01:00").is_ok());
-        let plain = parse_time("as_of", "yesterday").unwrap_err();
-        assert!(!plain.detail().contains("%2B"));
-    }
-
-    #[test]
     fn steps_parse_and_bad_ones_are_refused_without_panicking() {
-        assert_eq!(parse_step("12h").ok(), Some(Duration::hours(12)));
-        assert_eq!(parse_step("1d").ok(), Some(Duration::days(1)));
-        assert_eq!(parse_step("2w").ok(), Some(Duration::weeks(2)));
+        assert_eq!(Step::parse("12h"), Some(Step(Duration::hours(12))));
+        assert_eq!(Step::parse("1d"), Some(Step(Duration::days(1))));
+        assert_eq!(Step::parse("2w"), Some(Step(Duration::weeks(2))));
         for bad in [
             "",
             "d",
@@ -227,7 +313,7 @@ mod tests {
             "999999999999999d",
             "9223372036854775807h",
         ] {
-            assert!(parse_step(bad).is_err(), "{bad:?}");
+            assert!(Step::parse(bad).is_none(), "{bad:?}");
         }
     }
 }

@@ -6,48 +6,69 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use healthscore_domain::sync_run::SyncMode;
-use serde::Deserialize;
-use serde_json::json;
+use healthscore_domain::sync_run::{SyncMode, SyncRunView, SyncStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Portal;
 use super::body::{parse, require_json};
-use super::problem::ApiError;
-use crate::sync::SyncError;
+use super::problem::{ApiError, Problem};
+use crate::sync::progress::ProgressReport;
 
-/// `{"mode": "full" | "incremental" | "history"}`.
-#[derive(Debug, Deserialize)]
+/// What to sync.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"mode": "incremental"}))]
 pub struct SyncRequest {
+    /// `full` reads every record, `incremental` those changed since the last run, `history`
+    /// every record's past values.
     mode: SyncMode,
 }
 
-fn refused(error: SyncError) -> ApiError {
-    match error {
-        SyncError::Busy { run_id, .. } => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("a sync of this portal is already running: /sync/runs/{run_id}"),
-        ),
-        // Which portal the token is for is that portal's business, not the caller's.
-        SyncError::OtherPortal { .. } => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "the configured HubSpot token is for another portal than this key's",
-        ),
-        SyncError::HubSpot(error) => ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()),
-        other => ApiError::internal(other),
-    }
+/// A run that started (or resumed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncStarted {
+    /// The run's id.
+    run_id: String,
+    /// The portal synced.
+    #[schema(example = "62515")]
+    portal_id: String,
+    /// The mode it runs in (a first incremental sync runs as full).
+    mode: SyncMode,
+    /// True when it resumes an unfinished run of the same mode.
+    resumed: bool,
+    /// Where to follow it.
+    #[schema(example = "/sync/runs/0193a0c4-5f1e-7c3e-9d1b-2f6f0e4c8a11")]
+    status_url: String,
 }
 
-/// `POST /sync`: 202 with the run's id once the run is recorded as started. No body means an
-/// incremental sync.
+/// Starts (or resumes) a HubSpot sync of the key's portal in the background. No body (or
+/// `null`) means an incremental sync.
+#[utoipa::path(
+    post, path = "/sync", tag = "sync",
+    request_body(content = Option<SyncRequest>, content_type = "application/json"),
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Started: follow `status_url`", body = SyncStarted,
+            headers(("Location" = String, description = "The run's status URL"))),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The HubSpot token is for another portal", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A sync of this portal is already running: `run_id` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not `{\"mode\": ...}`", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "HubSpot failed or refused", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Syncing is off: no HubSpot token is configured", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn start(
     State(state): State<AppState>,
     Portal(portal): Portal,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = if body.is_empty() {
+    // No body, or JSON's null, asks for nothing in particular: an incremental sync.
+    let request = if body.is_empty() || body.trim_ascii() == b"null" {
         SyncRequest {
             mode: SyncMode::Incremental,
         }
@@ -64,18 +85,15 @@ pub async fn start(
             "syncing is off: set HUBSPOT_ACCESS_TOKEN (and HUBSPOT_API_BASE for a fake HubSpot)",
         )
     })?;
-    let started = syncer
-        .begin(request.mode, Some(portal))
-        .await
-        .map_err(refused)?;
+    let started = syncer.begin(request.mode, Some(portal)).await?;
     let location = format!("/sync/runs/{}", started.run_id);
-    let body = json!({
-        "run_id": started.run_id,
-        "portal_id": started.portal.0.to_string(),
-        "mode": started.mode,
-        "resumed": started.resumed,
-        "status_url": location,
-    });
+    let body = SyncStarted {
+        run_id: started.run_id.clone(),
+        portal_id: started.portal.0.to_string(),
+        mode: started.mode,
+        resumed: started.resumed,
+        status_url: location.clone(),
+    };
     tokio::spawn(async move {
         // The outcome is recorded in the run's events; the log says why it failed.
         let _ = started.run().await;
@@ -88,33 +106,58 @@ pub async fn start(
         .into_response())
 }
 
-/// `GET /sync/runs/{id}`: the run as its events tell it, with live figures while it runs here.
+/// A sync run's id.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RunPath {
+    /// The run's id, as `POST /sync` gave it.
+    id: String,
+}
+
+/// A sync run as its events tell it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunResponse {
+    /// The run's id.
+    run_id: String,
+    /// The portal synced.
+    #[schema(example = "62515")]
+    portal_id: String,
+    #[serde(flatten)]
+    view: SyncRunView,
+    /// This process's live figures, only while the run runs here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<ProgressReport>,
+}
+
+/// A sync run: status, totals and per-type progress, with live figures while it runs.
+#[utoipa::path(
+    get, path = "/sync/runs/{id}", tag = "sync",
+    params(RunPath),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The run", body = RunResponse),
+        (status = 404, description = "No such run in this portal", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn run(
     State(state): State<AppState>,
     Portal(portal): Portal,
-    Path(run_id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let run = state
-        .sync_runs
-        .load(portal, &run_id)
-        .await
-        .map_err(ApiError::internal)?;
+    Path(RunPath { id: run_id }): Path<RunPath>,
+) -> Result<Json<RunResponse>, ApiError> {
+    let run = state.sync_runs.load(portal, &run_id).await?;
     let view = run
         .view()
         .ok_or_else(|| ApiError::not_found(format!("no sync run {run_id}")))?;
-    let mut body = json!({ "run_id": run_id, "portal_id": portal.0.to_string() });
-    if let (Some(fields), Ok(serde_json::Value::Object(view))) =
-        (body.as_object_mut(), serde_json::to_value(view))
-    {
-        fields.extend(view);
-    }
     let live = state
         .syncer
         .as_ref()
+        .filter(|_| view.status == SyncStatus::Running)
         .map(|s| s.progress().report())
         .filter(|report| report.run_id == run_id);
-    if let Some(live) = live {
-        body["live"] = json!(live);
-    }
-    Ok(Json(body))
+    Ok(Json(RunResponse {
+        run_id,
+        portal_id: portal.0.to_string(),
+        view: view.clone(),
+        live,
+    }))
 }

@@ -11,11 +11,11 @@ use healthscore_domain::crm_object::commands_for;
 use healthscore_domain::hubspot::{SignedRequest, WebhookEvent, parse_delivery, verify};
 use healthscore_domain::ids::PortalId;
 use healthscore_projections::NewEvent;
-use healthscore_projections::recorder::{Message, RecordError};
+use healthscore_projections::recorder::Message;
 use serde::Serialize;
 
 use super::AppState;
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 
 /// The largest delivery accepted (HubSpot sends at most 100 events).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -23,7 +23,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const UNHANDLED_STREAM: &str = "unhandled_webhook";
 
 /// The answer to an accepted delivery.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryReceipt {
     /// Events in the delivery.
     pub received: usize,
@@ -33,7 +33,26 @@ pub struct DeliveryReceipt {
     pub recorded: usize,
 }
 
-/// Verifies, parses and records one delivery.
+/// A HubSpot webhook delivery: verified by its signature (v1, v2 or v3) over the raw body,
+/// deduplicated, and answered 200 only once every event is durably recorded.
+#[utoipa::path(
+    post, path = "/webhooks/hubspot", tag = "webhooks",
+    request_body(content = Vec<Object>, content_type = "application/json",
+        description = "HubSpot's array of events (at most 100)"),
+    params(
+        ("X-HubSpot-Signature-v3" = Option<String>, Header, description = "Base64 HMAC-SHA256 of method, URL, body and timestamp"),
+        ("X-HubSpot-Request-Timestamp" = Option<String>, Header, description = "Epoch ms; v3 signatures older than 5 minutes are refused"),
+        ("X-HubSpot-Signature" = Option<String>, Header, description = "v1/v2 signature (hex SHA-256)"),
+        ("X-HubSpot-Signature-Version" = Option<String>, Header, description = "`v1` or `v2`"),
+    ),
+    responses(
+        (status = 200, description = "Every event is recorded (or was before)", body = DeliveryReceipt),
+        (status = 400, description = "The body is not a delivery (malformed, empty, over 100 events)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid signature", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Webhooks are not configured, or the log cannot record now (retry)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn receive(
     State(state): State<AppState>,
     method: Method,
@@ -70,7 +89,7 @@ pub async fn receive(
     let started = std::time::Instant::now();
     let recorded = state.recorder.record(messages).await.map_err(|error| {
         delivery("unavailable");
-        record_failed(error)
+        ApiError::from(error)
     })?;
     metrics::histogram!("healthscore_webhook_ingest_seconds")
         .record(started.elapsed().as_secs_f64());
@@ -92,15 +111,6 @@ pub async fn receive(
             recorded: recorded.events,
         }),
     ))
-}
-
-/// A store that failed or a recorder shutting down is HubSpot's cue to retry later (503);
-/// a command its aggregate refuses is a defect here (500).
-fn record_failed(error: RecordError) -> ApiError {
-    match error {
-        RecordError::Store(_) | RecordError::Stopped => ApiError::unavailable(error),
-        RecordError::Domain(_) => ApiError::internal(error),
-    }
 }
 
 /// The URL HubSpot called: `HEALTHSCORE_PUBLIC_URL` + path and query, else `http://` + Host.

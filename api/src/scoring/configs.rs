@@ -30,8 +30,19 @@ pub enum UpdateError {
     #[error("the configuration changed concurrently; fetch it again")]
     Concurrent,
     /// The store failed.
-    #[error("{0}")]
-    Store(String),
+    #[error("recording the configuration failed")]
+    Store(#[source] crate::BoxError),
+}
+
+/// The configuration could not be read from the log.
+#[derive(Debug, thiserror::Error)]
+#[error("loading the scoring configuration failed")]
+pub struct LoadError(#[source] crate::BoxError);
+
+impl From<LoadError> for UpdateError {
+    fn from(error: LoadError) -> Self {
+        Self::Store(error.into())
+    }
 }
 
 /// Loads and updates portal configurations.
@@ -70,13 +81,13 @@ impl Configs {
     }
 
     /// Every version of `portal`'s configuration (cached; see the module docs).
-    pub async fn load(&self, portal: PortalId) -> Result<Arc<PortalScoringConfig>, String> {
+    pub async fn load(&self, portal: PortalId) -> Result<Arc<PortalScoringConfig>, LoadError> {
         let stream = stream_id(portal);
         let sequence = self
             .events
             .stream_version(&stream)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| LoadError(e.into()))?;
         if let Some((cached, config)) = self.cached().get(&portal)
             && *cached == sequence
         {
@@ -86,7 +97,7 @@ impl Configs {
             .store
             .load_aggregate(&stream)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| LoadError(e.into()))?;
         let loaded = Arc::new(context.aggregate);
         // A version that landed after the sequence was read may be in `loaded`: then the next
         // load sees a newer sequence and replays again. Never the other way round.
@@ -125,9 +136,9 @@ impl Configs {
             Ok(()) => {}
             Err(AggregateError::UserError(error)) => return Err(UpdateError::Refused(error)),
             Err(AggregateError::AggregateConflict) => return Err(UpdateError::Concurrent),
-            Err(other) => return Err(UpdateError::Store(other.to_string())),
+            Err(other) => return Err(UpdateError::Store(other.into())),
         }
-        let loaded = self.load(portal).await.map_err(UpdateError::Store)?;
+        let loaded = self.load(portal).await?;
         Ok(loaded.current_version())
     }
 }

@@ -81,6 +81,9 @@ impl Syncer {
         mode: SyncMode,
         only: Option<PortalId>,
     ) -> Result<StartedRun, SyncError> {
+        // A start waits for one in progress, so it is refused with that run's id, not
+        // before the id exists.
+        let _starting = self.starting.lock().await;
         {
             let mut active = self
                 .active
@@ -198,6 +201,7 @@ impl StartedRun {
     pub async fn run(&self) -> Result<(), SyncError> {
         let outcome = self.page_everything().await;
         let syncer = &self.syncer;
+        syncer.progress.end();
         if let Err(error) = &outcome {
             tracing::warn!(portal = %self.portal, run_id = self.run_id, %error, "sync run failed");
             let fail = SyncRunCommand::FailSync {

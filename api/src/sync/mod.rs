@@ -6,7 +6,7 @@
 
 mod cursor;
 mod engine;
-mod progress;
+pub mod progress;
 pub mod runs;
 pub mod snapshot;
 
@@ -80,6 +80,8 @@ pub struct Syncer {
     /// The run this syncer is working on: one at a time per process (the lease only tells
     /// processes apart).
     active: Arc<std::sync::Mutex<Option<String>>>,
+    /// Held while a run starts, so a second start waits to learn the first one's run id.
+    starting: Arc<tokio::sync::Mutex<()>>,
     /// Whether full syncs read property history (see [`Syncer::without_history`]).
     with_history: bool,
 }
@@ -101,6 +103,7 @@ impl Syncer {
             overlap: DEFAULT_OVERLAP,
             progress: LiveProgress::default(),
             active: Arc::default(),
+            starting: Arc::default(),
             with_history: true,
         }
     }

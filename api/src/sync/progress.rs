@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 /// A moment's view of a run's progress.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct ProgressReport {
     /// The run.
     pub run_id: String,
@@ -34,6 +34,8 @@ struct Counters {
     pages: u64,
     events: u64,
     began: Option<Instant>,
+    /// When the run ended here: its elapsed time and rate stop then.
+    ended: Option<Instant>,
 }
 
 /// Shared progress counters.
@@ -55,6 +57,13 @@ impl LiveProgress {
         });
     }
 
+    /// The run ended (completed or failed): its clock stops.
+    pub(super) fn end(&self) {
+        self.with(|c| {
+            c.ended.get_or_insert_with(Instant::now);
+        });
+    }
+
     pub(super) fn expect(&self, objects: u64) {
         self.with(|c| c.expected_objects = Some(objects));
     }
@@ -70,7 +79,10 @@ impl LiveProgress {
     /// The current figures.
     pub fn report(&self) -> ProgressReport {
         self.with(|c| {
-            let elapsed = c.began.map_or(0.0, |b| b.elapsed().as_secs_f64());
+            let until = c.ended.unwrap_or_else(Instant::now);
+            let elapsed = c
+                .began
+                .map_or(0.0, |b| until.saturating_duration_since(b).as_secs_f64());
             let rate = if elapsed > 0.0 {
                 c.objects as f64 / elapsed
             } else {

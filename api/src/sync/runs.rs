@@ -34,8 +34,8 @@ pub enum RunError {
     #[error(transparent)]
     Refused(#[from] SyncRunError),
     /// The store failed or another writer raced.
-    #[error("recording the sync run failed: {0}")]
-    Store(String),
+    #[error("recording the sync run failed")]
+    Store(#[source] crate::BoxError),
 }
 
 fn prefix(portal: PortalId) -> String {
@@ -82,7 +82,7 @@ impl SyncRuns {
         {
             Ok(()) => Ok(()),
             Err(AggregateError::UserError(error)) => Err(RunError::Refused(error)),
-            Err(other) => Err(RunError::Store(other.to_string())),
+            Err(other) => Err(RunError::Store(other.into())),
         }
     }
 
@@ -92,7 +92,7 @@ impl SyncRuns {
             .load_aggregate(&stream_id(portal, run_id))
             .await
             .map(|context| context.aggregate)
-            .map_err(|e| RunError::Store(e.to_string()))
+            .map_err(|e| RunError::Store(e.into()))
     }
 
     /// The newest run of `portal`, with its id.
@@ -121,7 +121,7 @@ impl SyncRuns {
             .log
             .stream_ids_with_prefix(&prefix, limit)
             .await
-            .map_err(|e| RunError::Store(e.to_string()))?;
+            .map_err(|e| RunError::Store(e.into()))?;
         Ok(streams
             .into_iter()
             .filter_map(|s| s.strip_prefix(&prefix).map(str::to_string))

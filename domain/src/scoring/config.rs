@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One configuration version, serialized with every section present, numbers as JSON numbers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ScoringConfig {
     /// Factor weights; they add up to 100.
     pub weights: Weights,
@@ -17,6 +17,7 @@ pub struct ScoringConfig {
     pub bands: BandsConfig,
     /// The share of weight (0, 1] that must be applicable for a score.
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub min_coverage: Decimal,
     /// Settings of the engagement_recency factor.
     pub engagement_recency: EngagementRecencyConfig,
@@ -29,22 +30,27 @@ pub struct ScoringConfig {
 }
 
 /// The weight of each factor, decimals >= 0 adding up to 100; a factor left out weighs 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Weights {
     /// Weight of engagement_recency.
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub engagement_recency: Decimal,
     /// Weight of deal_momentum.
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub deal_momentum: Decimal,
     /// Weight of lifecycle_stage.
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub lifecycle_stage: Decimal,
     /// Weight of activity_frequency.
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub activity_frequency: Decimal,
     /// Weight of deal_value.
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub deal_value: Decimal,
 }
 
@@ -82,52 +88,60 @@ impl Weights {
 }
 
 /// Band thresholds: `0 < at_risk_min < healthy_min <= 100`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BandsConfig {
     /// Lowest score that is `healthy`.
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub healthy_min: Decimal,
     /// Lowest score that is `at_risk`.
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub at_risk_min: Decimal,
 }
 
 /// Settings of engagement_recency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EngagementRecencyConfig {
     /// Days after which the value halves (> 0).
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub half_life_days: Decimal,
 }
 
 /// Settings of deal_momentum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DealMomentumConfig {
     /// How far back p_then is read (> 0 days).
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub window_days: Decimal,
     /// How far back a won deal's close date counts when no deal is open (> 0 days).
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub won_lookback_days: Decimal,
 }
 
 /// Settings of lifecycle_stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LifecycleStageConfig {
     /// Value in [0, 1] per lifecycle stage id; a stage not in the map is N/A. A configured map
     /// replaces the default one whole.
     #[serde(serialize_with = "serialize_decimal_map")]
+    #[schema(value_type = BTreeMap<String, f64>)]
     pub values: BTreeMap<String, Decimal>,
 }
 
 /// Settings of activity_frequency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ActivityFrequencyConfig {
     /// Events in `(t - window_days, t]` count (> 0 days).
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub window_days: Decimal,
     /// Event count at which the value reaches 0.5 (> 0).
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub half_saturation: Decimal,
 }
 

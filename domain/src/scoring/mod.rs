@@ -14,7 +14,6 @@ mod factors;
 mod model;
 mod momentum;
 mod numbers;
-pub use numbers::float_json;
 mod parse;
 mod properties;
 mod report;
@@ -29,6 +28,7 @@ pub use model::{
     Band, CustomerFacts, DealFacts, Factor, FactorStatus, Link, Properties, ScoreStatus,
     SharedProperties,
 };
+pub use numbers::{float_json, serialize_float, serialize_opt_float};
 pub use parse::{ConfigDocument, FieldError};
 pub use properties::{DealStatus, deal_amount, deal_probability, deal_status, parse_hubspot_date};
 pub use report::{FactorReport, ScoreReport, score_customer, score_customer_without_detail};

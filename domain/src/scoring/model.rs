@@ -1,6 +1,6 @@
 //! The inputs scoring reads and the small enums its reports use.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -30,11 +30,11 @@ pub struct CustomerFacts {
 }
 
 /// How a customer is linked to one of its companies or deals at `t`, as its report shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Link {
     /// `company` or `deal`.
     #[serde(rename = "type")]
-    pub object_type: &'static str,
+    pub object_type: crate::ids::ObjectType,
     /// The company's or deal's id.
     pub id: String,
     /// For a deal reached through a company, that company's id.
@@ -42,6 +42,7 @@ pub struct Link {
     pub via_company: Option<String>,
     /// Since when the association holds.
     #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub since: chrono::DateTime<chrono::Utc>,
     /// True when `since` is a sync's estimate (the later of the two records' creation):
     /// HubSpot keeps no association history.
@@ -60,7 +61,7 @@ pub struct DealFacts {
 }
 
 /// The five factors, in the order of the specification ([`Factor::ALL`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Factor {
     /// How recently sales last engaged the customer or one of its companies.
@@ -103,7 +104,19 @@ impl Factor {
 }
 
 /// The health band of a scored customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Band {
     /// Score at or above `bands.healthy_min`.
@@ -114,8 +127,35 @@ pub enum Band {
     Critical,
 }
 
+impl Band {
+    /// Every band, best first.
+    pub const ALL: [Band; 3] = [Self::Healthy, Self::AtRisk, Self::Critical];
+
+    /// The JSON name: `healthy`, `at_risk` or `critical`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::AtRisk => "at_risk",
+            Self::Critical => "critical",
+        }
+    }
+}
+
 /// Whether a score could be given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ScoreStatus {
     /// Coverage reached `min_coverage`; score and band are set.
@@ -124,8 +164,19 @@ pub enum ScoreStatus {
     InsufficientData,
 }
 
+impl ScoreStatus {
+    /// The JSON name: `scored` or `insufficient_data`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scored => "scored",
+            Self::InsufficientData => "insufficient_data",
+        }
+    }
+}
+
 /// Whether one factor had a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FactorStatus {
     /// The factor has a value in [0, 1].

@@ -75,7 +75,7 @@ pub fn float_json(value: Decimal) -> Value {
 
 /// `serialize_with` for a measured decimal (score, coverage, value, contribution) written as a
 /// JSON float (`72.0`, `1.0`) whatever its scale.
-pub(crate) fn serialize_float<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+pub fn serialize_float<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     match value.to_f64() {
         Some(float) => s.serialize_f64(float),
         None => Serialize::serialize(value, s),
@@ -83,7 +83,7 @@ pub(crate) fn serialize_float<S: Serializer>(value: &Decimal, s: S) -> Result<S:
 }
 
 /// `serialize_with` for an optional measured decimal: a JSON float or null.
-pub(crate) fn serialize_opt_float<S: Serializer>(
+pub fn serialize_opt_float<S: Serializer>(
     value: &Option<Decimal>,
     s: S,
 ) -> Result<S::Ok, S::Error> {

@@ -13,17 +13,19 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 /// A customer's score at `t`. Numbers serialize as JSON numbers (measures as floats).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ScoreReport {
     /// `scored` or `insufficient_data`.
     pub status: ScoreStatus,
     /// 0-100, one decimal (half away from zero); null unless scored.
     #[serde(serialize_with = "serialize_opt_float")]
+    #[schema(value_type = Option<f64>)]
     pub score: Option<Decimal>,
     /// Null unless scored.
     pub band: Option<Band>,
     /// Share of the weight whose factors applied, to 4 decimals.
     #[serde(serialize_with = "serialize_float")]
+    #[schema(value_type = f64)]
     pub coverage: Decimal,
     /// All five factors in specification order, weight-0 ones included.
     pub factors: Vec<FactorReport>,
@@ -34,23 +36,27 @@ pub struct ScoreReport {
 }
 
 /// One factor's part in a [`ScoreReport`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FactorReport {
     /// Which factor.
     pub factor: Factor,
     /// Its configured weight.
     #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
     pub weight: Decimal,
     /// `scored` or `not_applicable`.
     pub status: FactorStatus,
     /// The value in [0, 1] rounded to 4 decimals; null when N/A.
     #[serde(serialize_with = "serialize_opt_float")]
+    #[schema(value_type = Option<f64>)]
     pub value: Option<Decimal>,
     /// Points contributed to the score, to 2 decimals (computed from unrounded values); null when
     /// N/A or when the customer is not scored.
     #[serde(serialize_with = "serialize_opt_float")]
+    #[schema(value_type = Option<f64>)]
     pub contribution: Option<Decimal>,
     /// The inputs behind the value: dates, days, counts, per-deal amounts and probabilities, ...
+    #[schema(value_type = Option<Object>)]
     pub detail: serde_json::Value,
 }
 

@@ -36,12 +36,13 @@ struct Update {
 }
 
 /// One version of a portal's configuration, as the API lists it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ConfigVersion<'a> {
     /// The version number (1 is the defaults).
     pub version: u32,
     /// When it was accepted; `None` for version 1, which needs no update.
     #[serde(serialize_with = "crate::time::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub updated_at: Option<DateTime<Utc>>,
     /// The configuration of this version.
     pub config: &'a ScoringConfig,

@@ -10,7 +10,7 @@ use super::events::SyncRunEvent;
 use crate::ids::ObjectType;
 
 /// How a run finds objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     /// Lists every object of each type.
@@ -34,7 +34,7 @@ impl SyncMode {
 }
 
 /// Which records a run reads with their property history.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "records", rename_all = "snake_case")]
 pub enum HistoryScope {
     /// None: every value is stamped at its record's last modification.
@@ -50,7 +50,7 @@ pub enum HistoryScope {
 }
 
 /// Where a started run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncStatus {
     /// Pages are being recorded.
@@ -90,7 +90,7 @@ pub enum ResumePoint {
 }
 
 /// Counters summed over pages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncTotals {
     /// Pages recorded.
     pub pages: u64,
@@ -112,7 +112,7 @@ impl SyncTotals {
 }
 
 /// One object type's progress in a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ObjectProgress {
     /// The cursor to resume from; `None` once done.
     pub cursor: Option<String>,
@@ -124,7 +124,7 @@ pub struct ObjectProgress {
 }
 
 /// A started sync run, as `GET /sync/runs/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncRunView {
     /// Running, completed or failed.
     pub status: SyncStatus,
@@ -136,12 +136,15 @@ pub struct SyncRunView {
     pub history: HistoryScope,
     /// When the run began.
     #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: DateTime<Utc>,
     /// When anything was last recorded.
     #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// When it completed or (last) failed; `None` while running.
     #[serde(serialize_with = "crate::time::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<DateTime<Utc>>,
     /// The watermark (epoch ms) for the next incremental run, once completed.
     pub watermark_ms: Option<i64>,

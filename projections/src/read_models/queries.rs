@@ -16,7 +16,7 @@ use crate::on_reader;
 const NAME_PROPERTIES: &str = "'firstname', 'lastname', 'email', 'name', 'dealname'";
 
 /// An object as the API returns it. HubSpot ids are strings in JSON.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ObjectView {
     /// HubSpot id.
     pub id: String,
@@ -37,7 +37,7 @@ pub struct ObjectView {
 }
 
 /// One associated object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AssociatedObject {
     /// Its type.
     #[serde(rename = "type")]

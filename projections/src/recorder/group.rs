@@ -170,7 +170,7 @@ impl Writer {
                         }
                         Ok(group) => Some(group),
                         Err((shares, error)) => {
-                            reply(shares, &Err(error));
+                            reply(shares, Err(error));
                             None
                         }
                     };
@@ -219,7 +219,7 @@ impl Writer {
         match self.decide(shares, layers.to_vec(), Keys::FromLog).await {
             Ok(group) => Some(group),
             Err((shares, error)) => {
-                reply(shares, &Err(error));
+                reply(shares, Err(error));
                 None
             }
         }
@@ -261,7 +261,7 @@ impl Writer {
             Ok(committed) => committed.durable().await,
             Err(error) => Err(error),
         };
-        reply(group.shares, &result);
+        reply(group.shares, result);
     }
 
     /// Decides every job on the aggregates as `layers` (decided groups not yet committed,
@@ -396,14 +396,16 @@ fn layers(pending: Option<&Group>, in_flight: Option<&InFlight>) -> Vec<Arc<Afte
 }
 
 /// Answers every job of a group with its own outcome, or the group's failure.
-fn reply(shares: Vec<Share>, result: &Result<i64, StoreError>) {
+fn reply(shares: Vec<Share>, result: Result<i64, StoreError>) {
+    // Every job of the group sees the one failure, its cause kept.
+    let result = result.map_err(std::sync::Arc::new);
     for share in shares {
-        let outcome = match result {
+        let outcome = match &result {
             Ok(last_position) => share.outcome.map(|r| Recorded {
                 last_position: *last_position,
                 ..r
             }),
-            Err(error) => Err(RecordError::Store(error.to_string())),
+            Err(error) => Err(RecordError::Store(std::sync::Arc::clone(error))),
         };
         // A caller that gave up (client disconnected) no longer listens; its data is committed.
         let _ = share.job.reply.send(outcome);

@@ -52,8 +52,8 @@ pub enum RecordError {
     #[error(transparent)]
     Domain(#[from] CrmObjectError),
     /// The store failed (or stayed contended after every retry).
-    #[error("recording failed: {0}")]
-    Store(String),
+    #[error("recording failed")]
+    Store(#[source] std::sync::Arc<StoreError>),
     /// The writer task is gone (the process is shutting down).
     #[error("the recorder has stopped")]
     Stopped,
@@ -61,7 +61,7 @@ pub enum RecordError {
 
 impl From<StoreError> for RecordError {
     fn from(error: StoreError) -> Self {
-        Self::Store(error.to_string())
+        Self::Store(std::sync::Arc::new(error))
     }
 }
 

@@ -171,7 +171,7 @@ impl PortalObjects {
         t: i64,
     ) -> Vec<Link> {
         let link = |association: &Association, via: Option<u64>| Link {
-            object_type: association.other.object_type.as_str(),
+            object_type: association.other.object_type,
             id: association.other.id.to_string(),
             via_company: via.map(|id| id.to_string()),
             since: DateTime::from_timestamp_millis(association.present.occurred_at)
@@ -200,7 +200,9 @@ impl PortalObjects {
             for association in state.associations.values().filter(|a| wanted(a)) {
                 let id = association.other.id.to_string();
                 if association.other.object_type == ObjectType::Deal
-                    && !links.iter().any(|l| l.object_type == "deal" && l.id == id)
+                    && !links
+                        .iter()
+                        .any(|l| l.object_type == ObjectType::Deal && l.id == id)
                 {
                     links.push(link(association, Some(*company)));
                 }

@@ -136,9 +136,9 @@ where
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     /// Only this band.
-    pub band: Option<String>,
+    pub band: Option<healthscore_domain::scoring::Band>,
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<healthscore_domain::scoring::ScoreStatus>,
     /// Score at least, in tenths.
     pub min_tenths: Option<i64>,
     /// Score at most, in tenths.

@@ -587,9 +587,14 @@ async fn current_scores_are_listed_filtered_and_paged(t: TestDb) {
         .await
         .expect("json");
     assert_eq!(preview["customers"], 5);
+    assert!(preview["transitions"].is_object(), "{preview:#}");
+    let moves = preview["biggest_moves"].as_array().expect("moves");
     assert!(
-        preview["transitions"].is_object() && preview["biggest_moves"].is_array(),
-        "{preview:#}"
+        !moves.is_empty()
+            && moves
+                .iter()
+                .all(|m| m["name"].as_str().is_some_and(|n| !n.is_empty())),
+        "every move names its customer: {preview:#}"
     );
     let moves_to_healthy: u64 = preview["bands_candidate"]["healthy"]
         .as_u64()

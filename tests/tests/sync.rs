@@ -341,15 +341,29 @@ async fn post_sync_starts_a_run_that_can_be_followed(t: TestDb) {
         "the refusal does not name the token's portal: {problem}"
     );
 
-    let accepted = server
-        .client
-        .post(&url)
-        .bearer_auth(&key)
-        .json(&json!({"mode": "full"}))
-        .send()
-        .await
-        .expect("send");
+    // Two starts at once: one runs, the other is told which run it is (each of the fake's
+    // answers takes 20 ms, so the first run is still going when the second start is decided).
+    fake.set_faults(Faults {
+        latency: std::time::Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let start = || {
+        server
+            .client
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&json!({"mode": "full"}))
+            .send()
+    };
+    let (first, second) = tokio::join!(start(), start());
+    let (first, second) = (first.expect("send"), second.expect("send"));
+    let (accepted, busy) = if first.status() == 202 {
+        (first, second)
+    } else {
+        (second, first)
+    };
     assert_eq!(accepted.status(), 202);
+    assert_eq!(busy.status(), 409, "one run at a time");
     let location = accepted.headers()["location"]
         .to_str()
         .expect("location")
@@ -357,9 +371,20 @@ async fn post_sync_starts_a_run_that_can_be_followed(t: TestDb) {
     let body: Value = accepted.json().await.expect("json");
     let run_id = body["run_id"].as_str().expect("run id").to_string();
     assert_eq!(location, format!("/sync/runs/{run_id}"));
+    let busy: Value = busy.json().await.expect("problem");
+    assert_eq!(
+        busy["run_id"],
+        run_id.as_str(),
+        "the refusal names the run: {busy}"
+    );
 
     let run = server.finished_run(&location, &key).await;
+    fake.set_faults(Faults::default());
     assert_eq!(run["status"], "completed", "{run:#}");
+    assert!(
+        run.get("live").is_none(),
+        "no live figures once the run ended: {run:#}"
+    );
     assert_eq!(run["totals"]["objects"], 80 + 20 + 40);
     assert_eq!(
         server.get(&location, &other).await.status(),

@@ -147,17 +147,20 @@ pub fn router(state: AppState) -> Router {
     // Installed before the first request, so nothing recorded before a scrape is lost.
     metrics::handle();
     let cors_origins = state.cors_origins.clone();
-    let (api, document) = routes().with_state(state).split_for_parts();
+    let (api, mut document) = routes().with_state(state).split_for_parts();
+    let (docs, docs_document) = OpenApiRouter::new()
+        .routes(routes!(openapi::document))
+        .routes(routes!(openapi::page))
+        .split_for_parts();
+    document.merge(docs_document);
     let document = Arc::new(
         serde_json::to_string(&openapi::with_common_responses(document))
             .unwrap_or_else(|_| "{}".to_owned()),
     );
-    let docs = Router::new()
-        .route("/openapi.json", get(openapi::document))
-        .with_state(document)
-        .route("/docs", get(openapi::page))
+    let docs = docs
         .route("/docs/", get(openapi::page))
-        .route("/docs/{file}", get(openapi::file));
+        .route("/docs/{file}", get(openapi::file))
+        .layer(axum::Extension(document));
     let app = api
         .merge(docs)
         .route_layer(axum::middleware::from_fn(metrics::track))

@@ -114,7 +114,7 @@ pub fn with_common_responses(mut api: OpenApi) -> OpenApi {
 #[utoipa::path(get, path = "/openapi.json", tag = "docs",
     responses((status = 200, description = "This OpenAPI 3.1 document", body = Object)))]
 pub async fn document(
-    axum::extract::State(api): axum::extract::State<std::sync::Arc<String>>,
+    axum::extract::Extension(api): axum::extract::Extension<std::sync::Arc<String>>,
 ) -> Response {
     (
         [(

@@ -223,6 +223,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
             outcome.customer
         );
         println!("  curl -H 'Authorization: Bearer {key}' {base}/scoring/config");
+        println!("the API's docs: {base}/docs (paste the key into Authorize)");
+        println!(
+            "this demo's webhook client secret, to sign your own deliveries: {secret} \
+             (every endpoint and a signing example: README, REST API)"
+        );
         let _ = server.await;
     }
     workers.stop().await;

@@ -6,7 +6,7 @@ use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};
 
 /// Every endpoint, as the document must list it.
-const ENDPOINTS: [(&str, &str); 20] = [
+const ENDPOINTS: [(&str, &str); 23] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/customers"),
@@ -14,6 +14,7 @@ const ENDPOINTS: [(&str, &str); 20] = [
     ("get", "/customers/{id}/score"),
     ("get", "/customers/{id}/score/history"),
     ("get", "/scores/summary"),
+    ("get", "/scores/movers"),
     ("get", "/scoring/config"),
     ("put", "/scoring/config"),
     ("get", "/scoring/config/versions"),
@@ -21,12 +22,14 @@ const ENDPOINTS: [(&str, &str); 20] = [
     ("get", "/companies/{id}"),
     ("get", "/deals/{id}"),
     ("post", "/sync"),
+    ("get", "/sync/runs"),
     ("get", "/sync/runs/{id}"),
     ("get", "/events"),
     ("get", "/metrics"),
     ("post", "/webhooks/hubspot"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("get", "/"),
 ];
 
 #[tokio::test]

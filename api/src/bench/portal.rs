@@ -138,6 +138,7 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
         config_changed: state.config_changed.clone(),
         interval: Duration::from_secs(600),
         scored_through: state.scored_through.clone(),
+        medians: Arc::default(),
     };
     let mut bands = BandChanges::new(state.store.clone());
     let started = Instant::now();

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use healthscore_domain::hubspot::sign_v3;
 use healthscore_domain::sync_run::SyncMode;
 use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot};
+use healthscore_fixtures::generate::Portal;
 use healthscore_projections::api_keys;
 use serde_json::{Value, json};
 
 use crate::cli::{DatabaseArgs, connect, shutdown_signal};
+use crate::commands::demo_activity::{self, Deliveries};
 use crate::commands::sync::HubSpotArgs;
 use crate::http::{self, AppState, WebhookSettings};
 use crate::secret::Secret;
@@ -56,6 +57,35 @@ pub struct DemoOutcome {
     pub synced_events: u64,
 }
 
+/// The generated portal's seed: every demo shows the same portal.
+const DEMO_SEED: u64 = 42;
+
+/// The demo starts from an empty database every time, so it shows the same thing every
+/// time: its SQLite file (and WAL) is removed first. A PostgreSQL database is the caller's to
+/// empty; the demo records into it as it is.
+fn start_afresh(database_url: &str) -> anyhow::Result<()> {
+    let Some(rest) = database_url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("removing the old demo database {file}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the demo (see the module docs).
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     demo(args).await.map(|_| ())
@@ -63,10 +93,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
 /// Runs the demo and returns what it showed.
 pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let portal = Portal::generate(
+        DEMO_SEED,
+        args.contacts,
+        (args.contacts / 5).max(1),
+        (args.contacts * 3 / 4).max(1),
+        now_ms,
+    )
+    .into_book_of_business(DEMO_SEED, now_ms);
     let fake = FakeHubSpot::start(FakeConfig {
-        contacts: args.contacts,
-        companies: (args.contacts / 4).max(1),
-        deals: (args.contacts / 2).max(1),
+        portal: Some(portal),
         ..FakeConfig::default()
     })
     .await?;
@@ -74,6 +111,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
         "fake HubSpot serving a generated portal at {}",
         fake.base_url()
     );
+    start_afresh(&args.database_url)?;
     let db = connect(&DatabaseArgs {
         database_url: args.database_url.clone(),
     })
@@ -162,39 +200,22 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
     print_explanation(&customer, &before);
 
     // A sales call logged in HubSpot for that customer, delivered as HubSpot would.
+    let deliveries = Deliveries {
+        url: format!("{base}/webhooks/hubspot"),
+        secret: secret.clone(),
+        portal: run.portal.0,
+    };
     let now = chrono::Utc::now();
-    let body = json!([{
+    let call = json!({
         "eventId": rand::random::<u32>(), "subscriptionId": 1, "portalId": run.portal.0,
         "appId": 1, "occurredAt": now.timestamp_millis(), "attemptNumber": 0,
         "subscriptionType": "contact.propertyChange", "objectId": customer.parse::<u64>()?,
         "propertyName": "hs_last_sales_activity_date", "propertyValue": now.to_rfc3339(),
-    }])
-    .to_string();
-    let url = format!("{base}/webhooks/hubspot");
-    let delivered = api
-        .http
-        .post(&url)
-        .header("content-type", "application/json")
-        .header(
-            "X-HubSpot-Signature-v3",
-            sign_v3(
-                &secret,
-                "POST",
-                &url,
-                body.as_bytes(),
-                now.timestamp_millis(),
-            ),
-        )
-        .header(
-            "X-HubSpot-Request-Timestamp",
-            now.timestamp_millis().to_string(),
-        )
-        .body(body)
-        .send()
-        .await?;
+    });
+    let delivered = deliveries.send(&api.http, &[call]).await?;
     println!(
         "\na sales call for customer {customer} arrives as a signed webhook: {}",
-        delivered.status()
+        delivered
     );
     wait_for_scores(&state).await?;
     let after = api.get(&format!("/customers/{customer}/score")).await?;
@@ -216,7 +237,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
     if args.exit {
         server.abort();
     } else {
-        println!("\nthe API is serving at {base} until Ctrl-C. Try:");
+        let live = tokio::spawn(demo_activity::run(deliveries, fake.portal()));
+        println!("\nthe dashboard: {base}/#key={key}");
+        println!("(webhooks keep arriving every few seconds, so scores move; Ctrl-C stops)");
+        println!("\nthe API is serving at {base}. Try:");
         println!("  curl -H 'Authorization: Bearer {key}' {base}/customers?sort=score");
         println!(
             "  curl -H 'Authorization: Bearer {key}' {base}/customers/{}/score",
@@ -229,6 +253,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
              (every endpoint and a signing example: README, REST API)"
         );
         let _ = server.await;
+        live.abort();
     }
     workers.stop().await;
     db.close().await;

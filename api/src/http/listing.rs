@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use healthscore_domain::scoring::{Band, ScoreStatus, serialize_opt_float};
+use healthscore_domain::scoring::{Band, Factor, ScoreStatus, serialize_opt_float};
+use healthscore_domain::time::normalize_property_time;
 use healthscore_projections::scoring::materialized::{self, ListFilter, ScoreRow, Sort, SortKey};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -175,6 +176,12 @@ pub struct CustomerRow {
     #[serde(serialize_with = "healthscore_domain::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     scored_at: chrono::DateTime<chrono::Utc>,
+    /// The factor that costs it the most points; null when none applies.
+    weakest_factor: Option<Factor>,
+    /// Its own last sales activity in HubSpot; null when it never had one.
+    #[serde(serialize_with = "healthscore_domain::time::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_activity_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl CustomerRow {
@@ -196,6 +203,13 @@ impl CustomerRow {
             status,
             config_version: row.config_version,
             scored_at: chrono::DateTime::from_timestamp_millis(row.scored_at).unwrap_or_default(),
+            weakest_factor: row.weakest_factor.as_deref().and_then(Factor::from_name),
+            last_activity_at: row
+                .last_activity
+                .as_deref()
+                .map(normalize_property_time)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
         }
     }
 }
@@ -273,16 +287,37 @@ pub struct Summary {
     mean_score: Option<Decimal>,
 }
 
-/// Band counts and the mean score of the portal's customers, as last scored.
+/// `?as_of=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// The portal as of this past time (RFC 3339), scored from the log with the current
+    /// configuration; left out, the current scores as last materialized.
+    #[serde(default, deserialize_with = "super::query::time")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-24T00:00:00Z")]
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Band counts and the mean score of the portal's customers: as last scored, or as of any
+/// past time (for trends: "since last week").
 #[utoipa::path(
     get, path = "/scores/summary", tag = "scores",
+    params(SummaryQuery),
     security(("api_key" = [])),
-    responses((status = 200, description = "The portal's band counts and mean", body = Summary))
+    responses(
+        (status = 200, description = "The portal's band counts and mean", body = Summary),
+        (status = 404, description = "No such configuration", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
 )]
 pub async fn summary(
     State(state): State<AppState>,
     Portal(portal): Portal,
+    ApiQuery(query): ApiQuery<SummaryQuery>,
 ) -> Result<Json<Summary>, ApiError> {
+    if let Some(at) = query.as_of {
+        return summary_at(&state, portal, at).await.map(Json);
+    }
     let rows = materialized::all(&state.db, portal).await?;
     let mut bands = BandCounts::default();
     for row in &rows {
@@ -313,4 +348,38 @@ pub async fn summary(
             .count(),
         mean_score,
     }))
+}
+
+/// The summary as of `at`, every customer then scored from the log with the current
+/// configuration (one full scoring pass: the cost of a preview).
+async fn summary_at(
+    state: &AppState,
+    portal: healthscore_domain::ids::PortalId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Summary, ApiError> {
+    let (_, config) = super::scores::config_for(state, portal, None).await?;
+    state.scoring.catch_up().await?;
+    let scores = state.scoring.score_all(portal, at, &config);
+    let mut bands = BandCounts::default();
+    let mut total = Decimal::ZERO;
+    let mut scored = 0usize;
+    for score in &scores {
+        match score.report.band {
+            Some(Band::Healthy) => bands.healthy += 1,
+            Some(Band::AtRisk) => bands.at_risk += 1,
+            Some(Band::Critical) => bands.critical += 1,
+            None => {}
+        }
+        if let Some(value) = score.report.score {
+            total += value;
+            scored += 1;
+        }
+    }
+    Ok(Summary {
+        as_of: Some(at),
+        customers: scores.len(),
+        bands,
+        insufficient_data: scores.len() - scored,
+        mean_score: (scored > 0).then(|| (total / Decimal::from(scored)).round_dp(1)),
+    })
 }

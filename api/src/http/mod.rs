@@ -1,13 +1,16 @@
 //! The HTTP API: the router, its shared state and the middleware stack.
 
+pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod budget;
 pub mod config;
+pub mod dashboard;
 pub mod events;
 mod health;
 pub mod listing;
 pub mod metrics;
+pub mod movers;
 pub mod objects;
 pub mod openapi;
 pub mod preview;
@@ -151,6 +154,7 @@ pub fn router(state: AppState) -> Router {
     let (docs, docs_document) = OpenApiRouter::new()
         .routes(routes!(openapi::document))
         .routes(routes!(openapi::page))
+        .routes(routes!(dashboard::page))
         .split_for_parts();
     document.merge(docs_document);
     let document = Arc::new(
@@ -160,6 +164,7 @@ pub fn router(state: AppState) -> Router {
     let docs = docs
         .route("/docs/", get(openapi::page))
         .route("/docs/{file}", get(openapi::file))
+        .route("/ui/{file}", get(dashboard::file))
         .layer(axum::Extension(document));
     let app = api
         .merge(docs)
@@ -190,6 +195,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(scores::score))
         .routes(routes!(scores::history))
         .routes(routes!(listing::summary))
+        .routes(routes!(movers::movers))
         .routes(routes!(config::get))
         .routes(routes!(config::put).layer(config_body()))
         .routes(routes!(config::versions))
@@ -197,6 +203,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(objects::company))
         .routes(routes!(objects::deal))
         .routes(routes!(sync::start))
+        .routes(routes!(sync::runs))
         .routes(routes!(sync::run))
         .routes(routes!(events::feed))
         .routes(routes!(metrics::scrape))

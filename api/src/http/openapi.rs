@@ -3,13 +3,14 @@
 //! pinned version (`api/assets/docs/VERSION`) and embedded in the binary, so it works offline.
 
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::Modify;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
+use super::assets::{Asset, serve};
 use super::problem::ApiError;
 
 /// The document's fixed parts; the paths come from the router (`utoipa_axum::routes!`).
@@ -126,13 +127,6 @@ pub async fn document(
         .into_response()
 }
 
-/// One embedded file of the docs page.
-struct Asset {
-    name: &'static str,
-    content_type: &'static str,
-    bytes: &'static [u8],
-}
-
 const ASSETS: [Asset; 4] = [
     Asset {
         name: "index.html",
@@ -156,36 +150,8 @@ const ASSETS: [Asset; 4] = [
     },
 ];
 
-/// What the docs page may load: its own scripts and styles, the icons its CSS draws as
-/// `data:` images, and calls to this API. Nothing from elsewhere.
-const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
-    frame-ancestors 'none'";
-
 fn asset(name: &str) -> Result<Response, ApiError> {
-    let asset = ASSETS
-        .iter()
-        .find(|a| a.name == name)
-        .ok_or_else(|| ApiError::not_found(format!("no docs file {name}")))?;
-    Ok((
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(asset.content_type),
-            ),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(DOCS_POLICY),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-        ],
-        asset.bytes,
-    )
-        .into_response())
+    serve(&ASSETS, name)
 }
 
 /// `GET /docs`: the interactive API docs.

@@ -98,7 +98,7 @@ pub struct Preview {
     mean_delta: Option<Decimal>,
 }
 
-fn name_of(objects: &PortalObjects, id: u64) -> Option<String> {
+pub(crate) fn name_of(objects: &PortalObjects, id: u64) -> Option<String> {
     let contact = objects.get(ObjectType::Contact, id)?.current();
     let properties: BTreeMap<String, String> = ["firstname", "lastname", "email"]
         .into_iter()

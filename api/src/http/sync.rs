@@ -161,3 +161,70 @@ pub async fn run(
         live,
     }))
 }
+
+/// `?limit=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RunsQuery {
+    /// How many runs, 1 to 50 (10 by default).
+    #[param(minimum = 1, maximum = 50, example = 10)]
+    limit: Option<u32>,
+}
+
+/// The portal's sync connection and its recent runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    /// True when this server has a HubSpot token, so `POST /sync` can start runs.
+    syncing: bool,
+    /// Newest first.
+    runs: Vec<RunResponse>,
+}
+
+/// Whether syncing is on, and the portal's recent sync runs, newest first.
+#[utoipa::path(
+    get, path = "/sync/runs", tag = "sync",
+    params(RunsQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Recent runs", body = RunList),
+        (status = 400, description = "A bad `limit`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn runs(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    super::query::ApiQuery(query): super::query::ApiQuery<RunsQuery>,
+) -> Result<Json<RunList>, ApiError> {
+    let limit = query.limit.unwrap_or(10);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::bad_field(
+            "limit",
+            format!("limit must be from 1 to 50, not {limit}"),
+            "out of range",
+        ));
+    }
+    let live = state.syncer.as_ref().map(|s| s.progress().report());
+    let runs = state
+        .sync_runs
+        .recent(portal, i64::from(limit))
+        .await?
+        .into_iter()
+        .filter_map(|(run_id, run)| {
+            let view = run.view()?.clone();
+            let live = live
+                .clone()
+                .filter(|report| report.run_id == run_id && view.status == SyncStatus::Running);
+            Some(RunResponse {
+                run_id,
+                portal_id: portal.0.to_string(),
+                view,
+                live,
+            })
+        })
+        .collect();
+    Ok(Json(RunList {
+        syncing: state.syncer.is_some(),
+        runs,
+    }))
+}

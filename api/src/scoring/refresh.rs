@@ -52,6 +52,9 @@ pub struct Refresher {
     pub interval: Duration,
     /// Told the log position each successful refresh covered.
     pub scored_through: Arc<watch::Sender<i64>>,
+    /// Each portal's deal-value median R when last scored: every customer's `deal_value`
+    /// depends on it, so a pass that moves it rescores the whole portal.
+    pub medians: Arc<std::sync::Mutex<HashMap<PortalId, Option<Decimal>>>>,
 }
 
 fn band_name(band: Option<Band>) -> Option<String> {
@@ -92,7 +95,20 @@ fn row_for(
         coverage: report.coverage.to_string(),
         config_version: version,
         scored_at: now,
+        weakest_factor: weakest_factor(report).map(str::to_owned),
+        last_activity: None,
     }
+}
+
+/// The applicable factor that costs the most points: weight times what its value lacks of 1.
+fn weakest_factor(report: &ScoreReport) -> Option<&'static str> {
+    report
+        .factors
+        .iter()
+        .filter_map(|f| Some((f.factor, f.weight * (Decimal::ONE - f.value?))))
+        .filter(|(_, lost)| *lost > Decimal::ZERO)
+        .max_by(|a, b| a.1.cmp(&b.1))
+        .map(|(factor, _)| factor.as_str())
 }
 
 impl Refresher {
@@ -159,7 +175,17 @@ impl Refresher {
                 configs.current_version(),
                 Arc::new(configs.current().clone()),
             );
-            let ids: Vec<u64> = match (full, per_portal.get(&portal)) {
+            let median = self
+                .scoring
+                .with_portal(portal, |objects| objects.median_at(Utc::now()));
+            let median_moved = {
+                let mut medians = self
+                    .medians
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                medians.insert(portal, median) != Some(median)
+            };
+            let ids: Vec<u64> = match (full || median_moved, per_portal.get(&portal)) {
                 (false, Some(ids)) => ids.iter().copied().collect(),
                 _ => self
                     .scoring

@@ -115,6 +115,20 @@ impl SyncRuns {
         Ok(None)
     }
 
+    /// The newest `limit` runs of `portal`, newest first, with their ids.
+    pub async fn recent(
+        &self,
+        portal: PortalId,
+        limit: i64,
+    ) -> Result<Vec<(String, SyncRun)>, RunError> {
+        let mut runs = Vec::new();
+        for id in self.run_ids(portal, limit).await? {
+            let run = self.load(portal, &id).await?;
+            runs.push((id, run));
+        }
+        Ok(runs)
+    }
+
     async fn run_ids(&self, portal: PortalId, limit: i64) -> Result<Vec<String>, RunError> {
         let prefix = prefix(portal);
         let streams = self

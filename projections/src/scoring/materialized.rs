@@ -30,6 +30,10 @@ pub struct ScoreRow {
     pub config_version: u32,
     /// When scored, epoch ms.
     pub scored_at: i64,
+    /// The factor that costs the most points, when one applies.
+    pub weakest_factor: Option<String>,
+    /// The contact's own last sales activity as HubSpot sent it (listings only).
+    pub last_activity: Option<String>,
 }
 
 /// Ids per `DELETE ... IN (...)` (well under SQLite's bound-parameter limit).
@@ -68,12 +72,13 @@ pub async fn store(
         insert_rows!(
             conn,
             "INSERT INTO customer_scores (portal_id, customer_id, email, name, status, score_tenths, \
-             band, coverage, config_version, scored_at) ",
+             band, coverage, config_version, scored_at, weakest_factor) ",
             ordered,
             " ON CONFLICT (portal_id, customer_id) DO UPDATE SET email = excluded.email, \
              name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
              band = excluded.band, coverage = excluded.coverage, \
-             config_version = excluded.config_version, scored_at = excluded.scored_at",
+             config_version = excluded.config_version, scored_at = excluded.scored_at, \
+             weakest_factor = excluded.weakest_factor",
             |row, item| {
                 row.push_bind(portal_id)
                     .push_bind(item.customer_id as i64)
@@ -84,7 +89,8 @@ pub async fn store(
                     .push_bind(item.band.as_deref())
                     .push_bind(item.coverage.as_str())
                     .push_bind(i64::from(item.config_version))
-                    .push_bind(item.scored_at);
+                    .push_bind(item.scored_at)
+                    .push_bind(item.weakest_factor.as_deref());
             }
         );
         tx.commit().await?;
@@ -101,7 +107,7 @@ pub async fn all(db: &Db, portal: PortalId) -> Result<Vec<ScoreRow>, StoreError>
     on_reader!(db, pool => {
         let rows = sqlx::query(
             "SELECT customer_id, email, name, status, score_tenths, band, coverage, config_version, \
-             scored_at FROM customer_scores WHERE portal_id = $1",
+             scored_at, weakest_factor FROM customer_scores WHERE portal_id = $1",
         )
         .bind(portal.0 as i64)
         .fetch_all(pool)
@@ -129,6 +135,9 @@ where
         coverage: row.try_get("coverage")?,
         config_version: u32::try_from(row.try_get::<i64, _>("config_version")?).unwrap_or_default(),
         scored_at: row.try_get("scored_at")?,
+        weakest_factor: row.try_get("weakest_factor")?,
+        // Only listings select it.
+        last_activity: row.try_get("last_activity").unwrap_or(None),
     })
 }
 
@@ -192,7 +201,11 @@ pub async fn list(
     on_reader!(db, pool => {
         let mut query = sqlx::QueryBuilder::new(
             "SELECT customer_id, email, name, status, score_tenths, band, coverage, config_version, \
-             scored_at FROM customer_scores WHERE portal_id = ",
+             scored_at, weakest_factor, (SELECT value FROM object_properties p \
+               WHERE p.portal_id = customer_scores.portal_id AND p.object_type = 'contact' \
+               AND p.object_id = customer_scores.customer_id \
+               AND p.name = 'hs_last_sales_activity_date') AS last_activity \
+             FROM customer_scores WHERE portal_id = ",
         );
         query.push_bind(portal.0 as i64);
         if let Some(band) = &filter.band {

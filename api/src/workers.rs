@@ -32,7 +32,7 @@ impl Workers {
             config_changed: state.config_changed.clone(),
             interval: rescore_interval,
             scored_through: state.scored_through.clone(),
-        medians: std::sync::Arc::default(),
+            medians: std::sync::Arc::default(),
         };
         let tasks = vec![
             tokio::spawn(Projector::new(state.store.clone()).run(stop.clone())),

@@ -17,6 +17,7 @@ async fn the_demo_shows_a_real_looking_band_mix_the_same_every_time() {
         bind: "127.0.0.1:0".parse().expect("address"),
         contacts: 2_000,
         exit: true,
+        still: true,
     };
     let first = demo(args.clone()).await.expect("the demo runs");
     let summary = &first.summary;

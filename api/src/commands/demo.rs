@@ -40,6 +40,9 @@ pub struct DemoArgs {
     /// Stop after printing the results instead of serving until Ctrl-C.
     #[arg(long)]
     pub exit: bool,
+    /// Serve without the live webhooks: the portal stays still.
+    #[arg(long)]
+    pub still: bool,
 }
 
 /// What the demo showed, for tests.
@@ -91,8 +94,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     demo(args).await.map(|_| ())
 }
 
+/// Where a serving demo can be reached.
+#[derive(Debug, Clone)]
+pub struct DemoReady {
+    /// `http://host:port`.
+    pub base: String,
+    /// The demo's API key.
+    pub key: String,
+}
+
 /// Runs the demo and returns what it showed.
 pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
+    demo_serving(args, None).await
+}
+
+/// Runs the demo; unless `--exit`, tells `ready` where it serves once it does, then serves
+/// until Ctrl-C (or until the task is dropped).
+pub async fn demo_serving(
+    args: DemoArgs,
+    ready: Option<tokio::sync::oneshot::Sender<DemoReady>>,
+) -> anyhow::Result<DemoOutcome> {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let portal = Portal::generate(
         DEMO_SEED,
@@ -237,9 +258,18 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
     if args.exit {
         server.abort();
     } else {
-        let live = tokio::spawn(demo_activity::run(deliveries, fake.portal()));
+        let live =
+            (!args.still).then(|| tokio::spawn(demo_activity::run(deliveries, fake.portal())));
+        if let Some(ready) = ready {
+            let _ = ready.send(DemoReady {
+                base: base.clone(),
+                key: key.clone(),
+            });
+        }
         println!("\nthe dashboard: {base}/#key={key}");
-        println!("(webhooks keep arriving every few seconds, so scores move; Ctrl-C stops)");
+        if live.is_some() {
+            println!("(webhooks keep arriving every few seconds, so scores move; Ctrl-C stops)");
+        }
         println!("\nthe API is serving at {base}. Try:");
         println!("  curl -H 'Authorization: Bearer {key}' {base}/customers?sort=score");
         println!(
@@ -253,7 +283,9 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<DemoOutcome> {
              (every endpoint and a signing example: README, REST API)"
         );
         let _ = server.await;
-        live.abort();
+        if let Some(live) = live {
+            live.abort();
+        }
     }
     workers.stop().await;
     db.close().await;

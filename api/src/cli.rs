@@ -13,13 +13,31 @@ use crate::http::{self, WebhookSettings};
 use crate::secret::Secret;
 use crate::workers::Workers;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal only).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// healthscore: an event-sourced customer-health engine for HubSpot.
 #[derive(Debug, Parser)]
 #[command(name = "healthscore", version, about)]
 pub struct Cli {
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
-    pub log_format: String,
+    /// Log format.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    /// On an error, print its full report (every cause and, with RUST_BACKTRACE, where).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -77,8 +95,8 @@ pub struct DatabaseArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// Address to listen on.
-    #[arg(long, env = "HEALTHSCORE_BIND", default_value = "127.0.0.1:8080")]
+    /// Address to listen on (`host:port`; `localhost:8080` works too).
+    #[arg(long, env = "HEALTHSCORE_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
     pub bind: SocketAddr,
     #[command(flatten)]
     pub webhook: WebhookArgs,
@@ -187,17 +205,100 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Connects to the configured database and applies migrations.
 pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<Db> {
+    check_database_url(&args.database_url)?;
     Db::connect_and_migrate(&args.database_url)
         .await
         .with_context(|| format!("opening the database ({})", redact_url(&args.database_url)))
+}
+
+/// Refuses, with what to do, a database URL that cannot work: a bare path, or a SQLite file
+/// in a directory that does not exist.
+fn check_database_url(url: &str) -> anyhow::Result<()> {
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres:")
+        || url.starts_with("postgresql:"))
+    {
+        anyhow::bail!(
+            "DATABASE_URL must be a URL, e.g. sqlite://{} or postgres://user:password@host/db, not {}",
+            if url.is_empty() {
+                "healthscore.db"
+            } else {
+                url
+            },
+            redact_url(url)
+        );
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        let path = std::path::Path::new(path.split('?').next().unwrap_or_default());
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            anyhow::bail!(
+                "the directory {} does not exist: create it, or point DATABASE_URL elsewhere",
+                parent.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--bind`: a socket address, or `host:port` resolved (`localhost:8080`).
+pub fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    use std::net::ToSocketAddrs as _;
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| format!("{text:?} is not host:port, e.g. 127.0.0.1:8080 or localhost:8080"))
+}
+
+/// The one line an error is printed as: every cause, and what to do for the common ones.
+pub fn explain(error: &anyhow::Error) -> String {
+    let mut text = format!("{error:#}");
+    let refused = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+            || cause.to_string().contains("Connection refused")
+    });
+    let timed_out = error
+        .chain()
+        .any(|cause| cause.to_string().contains("pool timed out"));
+    if refused || timed_out {
+        text.push_str(" (nothing answers at that address: is the server running, and are host and port right?)");
+    }
+    let in_use = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    });
+    if in_use {
+        text.push_str(
+            " (another process has that port: choose another with --bind or HEALTHSCORE_BIND)",
+        );
+    }
+    text
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let db = connect(&args.database).await?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
-        .with_context(|| format!("binding {}", args.bind))?;
+        .with_context(|| format!("listening on {}", args.bind))?;
     tracing::info!(addr = %listener.local_addr()?, backend = ?db.backend(), "serving");
+    if args.webhook.settings().secrets.is_empty() {
+        tracing::warn!(
+            "no HubSpot client secret (HUBSPOT_CLIENT_SECRET): POST /webhooks/hubspot answers 503"
+        );
+    }
+    if args.hubspot.hubspot_access_token.is_none() {
+        tracing::warn!(
+            "no HubSpot access token (HUBSPOT_ACCESS_TOKEN): no periodic sync, POST /sync answers 503"
+        );
+    }
     let mut state = http::AppState::new(db.clone(), args.webhook.settings())
         .with_metrics_token(args.metrics_token.clone())
         .with_cors_origins(args.cors_origins.clone())

@@ -1,7 +1,9 @@
 //! The `healthscore` command.
 
 use clap::Parser;
-use healthscore_api::cli::{Cli, run};
+use std::process::ExitCode;
+
+use healthscore_api::cli::{Cli, explain, run};
 
 /// mimalloc: the read-model replay and the webhook path allocate many short-lived strings and
 /// maps, and glibc's malloc spent about a fifth of a replay's CPU on them. Its `override`
@@ -9,9 +11,22 @@ use healthscore_api::cli::{Cli, run};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// An error is one line with every cause (`-v` prints the full report instead), and the exit
+/// status is 1; a Rust backtrace only with `-v`.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    healthscore_api::telemetry::init(&cli.log_format);
-    run(cli).await
+    let verbose = cli.verbose;
+    healthscore_api::telemetry::init(cli.log_format);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if verbose => {
+            eprintln!("error: {error:?}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("error: {}", explain(&error));
+            ExitCode::FAILURE
+        }
+    }
 }

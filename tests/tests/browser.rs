@@ -81,16 +81,29 @@ async fn api(ready: &DemoReady, path: &str) -> Value {
         .expect("json")
 }
 
+/// The text of the first element matching `css`, once there is one (at most 60 s; a page's
+/// requests are computed from the log by a debug build on a busy machine).
 async fn text(client: &Client, css: &str) -> String {
-    client
+    match client
         .wait()
-        .at_most(Duration::from_secs(20))
+        .at_most(Duration::from_secs(60))
         .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .expect("text")
+    {
+        Ok(element) => element.text().await.expect("text"),
+        Err(error) => {
+            let page = client
+                .execute("return document.querySelector('main').innerText;", vec![])
+                .await
+                .unwrap_or_default();
+            let url = client
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            panic!("{css}: {error}; the page at {url} shows: {page}");
+        }
+    }
 }
 
 async fn screenshot(client: &Client, name: &str) -> PathBuf {

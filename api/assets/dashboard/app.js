@@ -239,7 +239,7 @@ async function customer(id, asOf) {
   const [view, report, history, config] = await Promise.all([
     get("/customers/" + encodeURIComponent(id)),
     get("/customers/" + encodeURIComponent(id) + "/score" + at),
-    get("/customers/" + encodeURIComponent(id) + "/score/history?step=1d&from=" + encodeURIComponent(from) + "&to=" + encodeURIComponent(to)),
+    get("/customers/" + encodeURIComponent(id) + "/score/history?step=1w&from=" + encodeURIComponent(from) + "&to=" + encodeURIComponent(to)),
     get("/scoring/config"),
   ]);
   const picker = el("input", { type: "date", id: "as-of", value: (asOf || to).slice(0, 10), max: new Date().toISOString().slice(0, 10) });
@@ -276,7 +276,7 @@ async function customer(id, asOf) {
           el("div", {}, el("div", { class: "muted" }, "coverage " + Math.round(report.coverage * 100) + " %"),
             el("div", { class: "muted" }, "as of " + date(report.as_of) + ", configuration v" + report.config_version)),
           el("label", { for: "as-of" }, "As of ", picker)),
-        el("h2", {}, "Last 180 days"),
+        el("h2", {}, "Last 180 days, week by week"),
         historyChart(history.points, config.config.bands)),
       el("section", { class: "panel", "aria-label": "Contact" },
         el("h2", {}, "Contact"),

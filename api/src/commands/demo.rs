@@ -32,7 +32,7 @@ pub struct DemoArgs {
     )]
     pub database_url: String,
     /// Address the demo API listens on (port 0 picks a free one).
-    #[arg(long, env = "HEALTHSCORE_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "HEALTHSCORE_BIND", default_value = "127.0.0.1:8080", value_parser = crate::cli::parse_bind)]
     pub bind: std::net::SocketAddr,
     /// Contacts in the generated portal (companies and deals scale with it).
     #[arg(long, default_value_t = 2_000)]
@@ -139,7 +139,7 @@ pub async fn demo_serving(
     .await?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
-        .with_context(|| format!("binding {} (set --bind to another address)", args.bind))?;
+        .with_context(|| format!("listening on {}", args.bind))?;
     let base = format!("http://{}", listener.local_addr()?);
     let secret = format!("demo-{:016x}", rand::random::<u64>());
     let hubspot = HubSpotArgs {

@@ -132,14 +132,7 @@ pub async fn versions(
     Portal(portal): Portal,
     ApiQuery(query): ApiQuery<VersionsQuery>,
 ) -> Result<Json<VersionPage>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_VERSIONS_PAGE);
-    if !(1..=MAX_VERSIONS_PAGE).contains(&limit) {
-        return Err(ApiError::bad_field(
-            "limit",
-            format!("limit must be from 1 to {MAX_VERSIONS_PAGE}, not {limit}"),
-            "out of range",
-        ));
-    }
+    let limit = super::query::limit(query.limit, DEFAULT_VERSIONS_PAGE, MAX_VERSIONS_PAGE)?;
     let after = query.after.unwrap_or(0);
     if after < 0 {
         return Err(ApiError::bad_field(

@@ -116,14 +116,7 @@ pub async fn feed(
             "must be 0 or more",
         ));
     }
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_field(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}, not {limit}"),
-            "out of range",
-        ));
-    }
+    let limit = super::query::limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let events = state
         .store
         .read_prefix_after(&format!("{portal}/"), after, limit)

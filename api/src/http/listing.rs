@@ -94,14 +94,7 @@ fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
         Some(cursor) => Some(decode_cursor(cursor, sort)?),
         None => None,
     };
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_field(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}, not {limit}"),
-            "must be between 1 and 500",
-        ));
-    }
+    let limit = super::query::limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok(ListFilter {
         band: query.band,
         status: query.status,

@@ -100,14 +100,7 @@ pub async fn movers(
             "in the future",
         ));
     }
-    let limit = query.limit.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_field(
-            "limit",
-            format!("limit must be from 1 to 100, not {limit}"),
-            "out of range",
-        ));
-    }
+    let limit = query::limit(query.limit, 10, 100)?;
     let (_, config) = config_for(&state, portal, None).await?;
     state.scoring.catch_up().await?;
     let then: BTreeMap<u64, _> = state

@@ -36,6 +36,22 @@ where
     }
 }
 
+/// A page size: `default` when not asked, else 1 to `max` (400 naming `limit` otherwise).
+pub fn limit<T>(asked: Option<T>, default: T, max: T) -> Result<T, ApiError>
+where
+    T: Copy + PartialOrd + From<u8> + std::fmt::Display,
+{
+    let limit = asked.unwrap_or(default);
+    if limit < T::from(1) || limit > max {
+        return Err(ApiError::bad_field(
+            "limit",
+            format!("limit must be between 1 and {max}, not {limit}"),
+            &format!("must be between 1 and {max}"),
+        ));
+    }
+    Ok(limit)
+}
+
 /// `#[serde(default, deserialize_with = "query::time")]` for an `Option<DateTime<Utc>>`
 /// parameter: any RFC 3339 time. A space where the offset's `+` belongs is a `+` the client
 /// did not encode, and the error says so.

@@ -196,14 +196,7 @@ pub async fn runs(
     Portal(portal): Portal,
     super::query::ApiQuery(query): super::query::ApiQuery<RunsQuery>,
 ) -> Result<Json<RunList>, ApiError> {
-    let limit = query.limit.unwrap_or(10);
-    if !(1..=50).contains(&limit) {
-        return Err(ApiError::bad_field(
-            "limit",
-            format!("limit must be from 1 to 50, not {limit}"),
-            "out of range",
-        ));
-    }
+    let limit = super::query::limit(query.limit, 10, 50)?;
     let live = state.syncer.as_ref().map(|s| s.progress().report());
     let runs = state
         .sync_runs

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use healthscore_domain::ids::{ObjectType, PortalId};
-use healthscore_domain::scoring::{
-    Band, ScoreReport, ScoringConfig, score_customer_without_detail,
-};
+use healthscore_domain::scoring::{ScoreReport, ScoringConfig, score_customer_without_detail};
 use healthscore_projections::read_models::queries::display_name;
 use healthscore_projections::scoring::index::ScoringIndex;
 use healthscore_projections::scoring::materialized::{self, ScoreRow};
@@ -57,17 +55,6 @@ pub struct Refresher {
     pub medians: Arc<std::sync::Mutex<HashMap<PortalId, Option<Decimal>>>>,
 }
 
-fn band_name(band: Option<Band>) -> Option<String> {
-    band.map(|b| {
-        match b {
-            Band::Healthy => "healthy",
-            Band::AtRisk => "at_risk",
-            Band::Critical => "critical",
-        }
-        .to_string()
-    })
-}
-
 /// A materialized row for one report.
 fn row_for(
     id: u64,
@@ -91,7 +78,7 @@ fn row_for(
         score_tenths: report
             .score
             .and_then(|s| (s * Decimal::TEN).round().to_i64()),
-        band: band_name(report.band),
+        band: report.band.map(|band| band.as_str().to_owned()),
         coverage: report.coverage.to_string(),
         config_version: version,
         scored_at: now,

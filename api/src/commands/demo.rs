@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{DatabaseArgs, connect, shutdown_signal};
 use crate::commands::demo_activity::{self, Deliveries};
-use crate::commands::sync::HubSpotArgs;
+use crate::commands::sync::{HubSpotArgs, with_progress};
 use crate::http::{self, AppState, WebhookSettings};
 use crate::secret::Secret;
 use crate::workers::Workers;
@@ -168,7 +168,7 @@ pub async fn demo_serving(
     let syncer = state.syncer.clone().context("sync is configured")?;
     println!("full sync from the fake HubSpot (paced at 100 requests per 10 s, as HubSpot is)...");
     let started = std::time::Instant::now();
-    let run = syncer.sync(SyncMode::Full).await?;
+    let run = with_progress(&syncer, syncer.sync(SyncMode::Full)).await?;
     let report = syncer.progress().report();
     println!(
         "  {} objects in {} pages, {} events recorded, {} requests, {:.1} s{}",

@@ -30,11 +30,12 @@ pub async fn run(db: &Db, command: ProjectionsCommand) -> anyhow::Result<()> {
                 )?
                 .progress_chars("=> "),
             );
+            let shown = crate::telemetry::show_progress(&bar);
             let started = Instant::now();
             let events = projector
                 .rebuild(|position| bar.set_position(u64::try_from(position).unwrap_or_default()))
                 .await?;
-            bar.finish_and_clear();
+            drop(shown);
             let seconds = started.elapsed().as_secs_f64();
             println!(
                 "rebuilt read models from {events} events in {seconds:.2} s ({:.0} events/s)",

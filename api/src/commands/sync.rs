@@ -91,21 +91,7 @@ pub async fn run(db: &Db, hubspot: &HubSpotArgs, command: SyncCommand) -> anyhow
     };
     let started = std::time::Instant::now();
     let begun = syncer.begin(mode, None).await?;
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg}")?);
-    let ticker = {
-        let (bar, syncer) = (bar.clone(), syncer.clone());
-        tokio::spawn(async move {
-            loop {
-                bar.set_message(progress_line(&syncer));
-                bar.tick();
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
-    let outcome = begun.run().await;
-    ticker.abort();
-    bar.finish_and_clear();
+    let outcome = with_progress(&syncer, begun.run()).await;
     outcome?;
     let report = syncer.progress().report();
     let stats = syncer.client().stats();
@@ -125,6 +111,26 @@ pub async fn run(db: &Db, hubspot: &HubSpotArgs, command: SyncCommand) -> anyhow
         started.elapsed().as_secs_f64(),
     );
     Ok(())
+}
+
+/// Runs `work` with a spinner showing the sync's progress (log lines print above it).
+pub(crate) async fn with_progress<T>(syncer: &Syncer, work: impl Future<Output = T>) -> T {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("a valid template"));
+    let _shown = crate::telemetry::show_progress(&bar);
+    let ticker = {
+        let (bar, syncer) = (bar.clone(), syncer.clone());
+        tokio::spawn(async move {
+            loop {
+                bar.set_message(progress_line(&syncer));
+                bar.tick();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let outcome = work.await;
+    ticker.abort();
+    outcome
 }
 
 /// `objects 1200/22000 · 13 pages · 95 objects/s · eta 3m 10s`.

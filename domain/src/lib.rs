@@ -5,6 +5,7 @@ pub mod crm_object;
 pub mod customer_health;
 pub mod hubspot;
 pub mod ids;
+pub mod owners;
 pub mod scoring;
 pub mod scoring_config;
 pub mod sync_run;

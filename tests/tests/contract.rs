@@ -6,7 +6,7 @@ use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};
 
 /// Every endpoint, as the document must list it.
-const ENDPOINTS: [(&str, &str); 23] = [
+const ENDPOINTS: [(&str, &str); 24] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/customers"),
@@ -15,6 +15,7 @@ const ENDPOINTS: [(&str, &str); 23] = [
     ("get", "/customers/{id}/score/history"),
     ("get", "/scores/summary"),
     ("get", "/scores/movers"),
+    ("get", "/owners"),
     ("get", "/scoring/config"),
     ("put", "/scoring/config"),
     ("get", "/scoring/config/versions"),

@@ -107,10 +107,11 @@ function signIn() {
 
 async function overview() {
   const weekAgo = new Date(Date.now() - 7 * DAY).toISOString();
-  const [now, then, movers] = await Promise.all([
+  const [now, then, movers, owners] = await Promise.all([
     get("/scores/summary"),
     get("/scores/summary?as_of=" + encodeURIComponent(weekAgo)),
     get("/scores/movers?limit=8"),
+    get("/owners"),
   ]);
   const card = (band, count, before) => {
     const delta = count - before;
@@ -129,20 +130,29 @@ async function overview() {
     el("option", { value: "critical" }, "Critical"),
     el("option", { value: "at_risk" }, "At risk"),
     el("option", { value: "healthy" }, "Healthy"));
+  // "My accounts": the owner chosen stays chosen for the browser session.
+  const ownerFilter = el("select", { id: "owner-filter" },
+    el("option", { value: "" }, "Every owner"),
+    owners.owners.map((o) => el("option", { value: o.id }, o.name + (o.archived ? " (left)" : ""))));
+  ownerFilter.value = sessionStorage.getItem("healthscore-owner") || "";
   const list = el("div");
   const load = async () => {
     const bands = filter.value.split(",");
-    const pages = await Promise.all(bands.map((band) => get("/customers?sort=score&limit=100&band=" + band)));
+    sessionStorage.setItem("healthscore-owner", ownerFilter.value);
+    const owner = ownerFilter.value ? "&owner=" + encodeURIComponent(ownerFilter.value) : "";
+    const pages = await Promise.all(bands.map((band) => get("/customers?sort=score&limit=100&band=" + band + owner)));
     const rows = pages.flatMap((page) => page.customers).sort((a, b) => a.score - b.score);
     list.replaceChildren(el("table", { id: "watch-list" },
       el("thead", {}, el("tr", {}, el("th", {}, "Customer"), el("th", { class: "num" }, "Score"),
-        el("th", {}, "Band"), el("th", {}, "Last activity"), el("th", {}, "Hurts most"))),
+        el("th", {}, "Band"), el("th", {}, "Owner"), el("th", {}, "Last activity"), el("th", {}, "Hurts most"))),
       el("tbody", {}, rows.map((c) => el("tr", {},
         el("td", {}, customerLink(c.id, c.name)), el("td", { class: "num" }, score(c.score)),
-        el("td", {}, chip(c.band)), el("td", {}, daysAgo(c.last_activity_at)),
+        el("td", {}, chip(c.band)), el("td", {}, c.owner ? c.owner.name || "owner " + c.owner.id : "–"),
+        el("td", {}, daysAgo(c.last_activity_at)),
         el("td", {}, FACTOR_LABEL[c.weakest_factor] || "–"))))));
   };
   filter.addEventListener("change", load);
+  ownerFilter.addEventListener("change", load);
   const moverRows = movers.movers.map((m) => el("tr", {},
     el("td", {}, customerLink(m.customer_id, m.name)),
     el("td", { class: "num" }, score(m.score_then), " → ", score(m.score_now)),
@@ -155,7 +165,8 @@ async function overview() {
     el("div", { class: "cols" },
       el("section", { class: "panel", "aria-labelledby": "watch" },
         el("div", { class: "row" }, el("h2", { id: "watch" }, "Watch list"),
-          el("label", { for: "band-filter" }, "Show ", filter)),
+          el("label", { for: "band-filter" }, "Show ", filter),
+          el("label", { for: "owner-filter" }, "Owner ", ownerFilter)),
         list),
       el("section", { class: "panel", "aria-labelledby": "movers" },
         el("h2", { id: "movers" }, "Biggest movers this week"),
@@ -281,6 +292,8 @@ async function customer(id, asOf) {
       el("section", { class: "panel", "aria-label": "Contact" },
         el("h2", {}, "Contact"),
         el("p", {}, view.properties.email || ""),
+        el("p", { id: "owner" }, "Owner: ", view.owner ? (view.owner.name || "owner " + view.owner.id) +
+          (view.owner.email ? " (" + view.owner.email + ")" : "") : "none"),
         el("h2", {}, "Companies"), el("ul", {}, linked("company")),
         el("h2", {}, "Deals"), el("ul", {}, linked("deal")))),
     el("section", { class: "panel" }, el("h2", {}, "Factors"), factors));

@@ -15,8 +15,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Portal;
+use super::owners::OwnerRef;
 use super::problem::ApiError;
 use super::query::ApiQuery;
+use healthscore_domain::owners::OwnerDirectory;
 
 /// Rows per page unless `limit` says otherwise, and at most.
 const DEFAULT_LIMIT: i64 = 50;
@@ -47,7 +49,7 @@ impl From<ListSort> for Sort {
     }
 }
 
-/// `?band=&status=&min_score=&max_score=&sort=&limit=&cursor=`.
+/// `?band=&status=&owner=&min_score=&max_score=&sort=&limit=&cursor=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +60,9 @@ pub struct ListQuery {
     /// Only customers with this status.
     #[param(inline)]
     status: Option<ScoreStatus>,
+    /// Only customers this HubSpot owner owns (an id from `GET /owners`).
+    #[param(example = 70000137)]
+    owner: Option<u64>,
     /// Only scores at least this (0-100).
     #[param(value_type = Option<f64>, minimum = 0, maximum = 100, example = 40)]
     min_score: Option<Decimal>,
@@ -98,6 +103,7 @@ fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
     Ok(ListFilter {
         band: query.band,
         status: query.status,
+        owner: query.owner,
         min_tenths: tenths("min_score", query.min_score)?,
         max_tenths: tenths("max_score", query.max_score)?,
         sort,
@@ -175,10 +181,12 @@ pub struct CustomerRow {
     #[serde(serialize_with = "healthscore_domain::time::serialize_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     last_activity_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its HubSpot owner; null when it has none.
+    owner: Option<OwnerRef>,
 }
 
 impl CustomerRow {
-    fn from_row(row: ScoreRow) -> Self {
+    fn from_row(row: ScoreRow, owners: &OwnerDirectory) -> Self {
         let band = Band::ALL
             .into_iter()
             .find(|b| row.band.as_deref() == Some(b.as_str()));
@@ -188,6 +196,7 @@ impl CustomerRow {
             ScoreStatus::InsufficientData
         };
         Self {
+            owner: OwnerRef::of(owners, row.owner_id.as_deref()),
             id: row.customer_id.to_string(),
             email: row.email,
             name: row.name,
@@ -233,6 +242,11 @@ pub async fn list(
 ) -> Result<Json<CustomerPage>, ApiError> {
     let filter = filter(&query)?;
     let rows = materialized::list(&state.db, portal, &filter).await?;
+    let owners = state
+        .owners
+        .directory(portal)
+        .await
+        .map_err(ApiError::internal)?;
     let next_cursor = (rows.len() as i64 == filter.limit)
         .then(|| {
             rows.last().map(|row| {
@@ -245,7 +259,10 @@ pub async fn list(
         })
         .flatten();
     Ok(Json(CustomerPage {
-        customers: rows.into_iter().map(CustomerRow::from_row).collect(),
+        customers: rows
+            .into_iter()
+            .map(|row| CustomerRow::from_row(row, &owners))
+            .collect(),
         next_cursor,
     }))
 }

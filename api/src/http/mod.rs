@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod movers;
 pub mod objects;
 pub mod openapi;
+pub mod owners;
 pub mod preview;
 pub mod problem;
 pub mod query;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub scored_through: Arc<watch::Sender<i64>>,
     /// Sync runs of every portal.
     pub sync_runs: Arc<SyncRuns>,
+    /// Every portal's owners, as syncs recorded them.
+    pub owners: Arc<crate::sync::owners::Owners>,
     /// The HubSpot sync, when an access token is configured.
     pub syncer: Option<Syncer>,
     /// The bearer token `/metrics` asks for, when set.
@@ -103,6 +106,7 @@ impl AppState {
             config_changed: Arc::default(),
             scored_through: Arc::new(watch::channel(0).0),
             sync_runs: Arc::new(SyncRuns::new(&store)),
+            owners: Arc::new(crate::sync::owners::Owners::new(&store)),
             syncer: None,
             metrics_token: None,
             cors_origins: Vec::new(),
@@ -195,6 +199,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(scores::score))
         .routes(routes!(scores::history))
         .routes(routes!(listing::summary))
+        .routes(routes!(owners::list))
         .routes(routes!(movers::movers))
         .routes(routes!(config::get))
         .routes(routes!(config::put).layer(config_body()))

@@ -5,11 +5,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use healthscore_domain::ids::{ObjectRef, ObjectType};
 use healthscore_projections::read_models::queries::{self, ObjectView};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Portal;
+use super::owners::OwnerRef;
 use super::problem::{ApiError, Problem};
 
 /// An object's HubSpot id.
@@ -20,6 +21,9 @@ pub struct ObjectPath {
     #[param(example = "101")]
     id: String,
 }
+
+/// The property naming a record's owner.
+const OWNER_PROPERTY: &str = "hubspot_owner_id";
 
 /// Parses a HubSpot id from the path; anything else is simply not found.
 fn object_ref(portal: Portal, object_type: ObjectType, id: &str) -> Result<ObjectRef, ApiError> {
@@ -37,7 +41,7 @@ fn not_found(object_type: ObjectType, id: &str) -> ApiError {
     params(ObjectPath),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "The customer", body = ObjectView),
+        (status = 200, description = "The customer", body = ObjectAnswer),
         (status = 404, description = "No such customer in this portal", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -45,11 +49,12 @@ pub async fn customer(
     State(state): State<AppState>,
     portal: Portal,
     Path(ObjectPath { id }): Path<ObjectPath>,
-) -> Result<Json<ObjectView>, ApiError> {
+) -> Result<Json<ObjectAnswer>, ApiError> {
     let contact = object_ref(portal, ObjectType::Contact, &id)?;
-    let view = queries::customer(&state.db, contact).await?;
-    view.map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no customer {id}")))
+    let view = queries::customer(&state.db, contact)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no customer {id}")))?;
+    with_owner(&state, portal, view).await
 }
 
 /// A company, with its properties and associations.
@@ -58,7 +63,7 @@ pub async fn customer(
     params(ObjectPath),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "The company", body = ObjectView),
+        (status = 200, description = "The company", body = ObjectAnswer),
         (status = 404, description = "No such company in this portal", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -66,7 +71,7 @@ pub async fn company(
     State(state): State<AppState>,
     portal: Portal,
     Path(ObjectPath { id }): Path<ObjectPath>,
-) -> Result<Json<ObjectView>, ApiError> {
+) -> Result<Json<ObjectAnswer>, ApiError> {
     one(&state, portal, ObjectType::Company, &id).await
 }
 
@@ -76,7 +81,7 @@ pub async fn company(
     params(ObjectPath),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "The deal", body = ObjectView),
+        (status = 200, description = "The deal", body = ObjectAnswer),
         (status = 404, description = "No such deal in this portal", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -84,7 +89,7 @@ pub async fn deal(
     State(state): State<AppState>,
     portal: Portal,
     Path(ObjectPath { id }): Path<ObjectPath>,
-) -> Result<Json<ObjectView>, ApiError> {
+) -> Result<Json<ObjectAnswer>, ApiError> {
     one(&state, portal, ObjectType::Deal, &id).await
 }
 
@@ -93,8 +98,37 @@ async fn one(
     portal: Portal,
     object_type: ObjectType,
     id: &str,
-) -> Result<Json<ObjectView>, ApiError> {
+) -> Result<Json<ObjectAnswer>, ApiError> {
     let object = object_ref(portal, object_type, id)?;
-    let view = queries::object(&state.db, object).await?;
-    view.map(Json).ok_or_else(|| not_found(object_type, id))
+    let view = queries::object(&state.db, object)
+        .await?
+        .ok_or_else(|| not_found(object_type, id))?;
+    with_owner(state, portal, view).await
+}
+
+/// An object with its HubSpot owner.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ObjectAnswer {
+    /// The object.
+    #[serde(flatten)]
+    object: ObjectView,
+    /// Its owner (`hubspot_owner_id`, named from `GET /owners`); null when it has none.
+    owner: Option<OwnerRef>,
+}
+
+async fn with_owner(
+    state: &AppState,
+    Portal(portal): Portal,
+    object: ObjectView,
+) -> Result<Json<ObjectAnswer>, ApiError> {
+    let owners = state
+        .owners
+        .directory(portal)
+        .await
+        .map_err(ApiError::internal)?;
+    let owner = OwnerRef::of(
+        &owners,
+        object.properties.get(OWNER_PROPERTY).map(String::as_str),
+    );
+    Ok(Json(ObjectAnswer { object, owner }))
 }

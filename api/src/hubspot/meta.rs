@@ -1,5 +1,6 @@
-//! Portal metadata: the portal a token belongs to, and deal pipeline stages.
+//! Portal metadata: the portal a token belongs to, deal pipeline stages and owners.
 
+use healthscore_domain::owners::Owner;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -113,5 +114,70 @@ impl From<WireStage> for DealStage {
             probability,
             is_closed,
         }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct WireOwners {
+    #[serde(default)]
+    results: Vec<WireOwner>,
+    paging: Option<WirePaging>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePaging {
+    next: Option<WireNext>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireNext {
+    after: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireOwner {
+    id: String,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    #[serde(default)]
+    archived: bool,
+}
+
+/// Owners per page (HubSpot's maximum is 500).
+const OWNERS_PAGE_SIZE: &str = "100";
+
+impl HubSpotClient {
+    /// Every owner of the portal, active ones and those who left (`archived`). Owners whose
+    /// id is not a number are skipped: records name owners by numeric id.
+    pub async fn owners(&self) -> Result<Vec<Owner>, HubSpotError> {
+        let mut owners = Vec::new();
+        for archived in ["false", "true"] {
+            let mut after: Option<String> = None;
+            loop {
+                let mut call = Call::get("owners", &["crm", "v3", "owners"])
+                    .query("limit", OWNERS_PAGE_SIZE)
+                    .query("archived", archived);
+                if let Some(after) = &after {
+                    call = call.query("after", after.clone());
+                }
+                let page: WireOwners = self.execute(&call).await?;
+                owners.extend(page.results.into_iter().filter_map(|o| {
+                    Some(Owner {
+                        id: o.id.parse().ok()?,
+                        email: o.email,
+                        first_name: o.first_name,
+                        last_name: o.last_name,
+                        archived: o.archived,
+                    })
+                }));
+                match page.paging.and_then(|p| p.next) {
+                    Some(next) if Some(&next.after) != after.as_ref() => after = Some(next.after),
+                    _ => break,
+                }
+            }
+        }
+        Ok(owners)
     }
 }

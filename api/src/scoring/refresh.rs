@@ -84,6 +84,7 @@ fn row_for(
         scored_at: now,
         weakest_factor: weakest_factor(report).map(str::to_owned),
         last_activity: None,
+        owner_id: None,
     }
 }
 

@@ -216,7 +216,23 @@ impl StartedRun {
         outcome
     }
 
+    /// Records the portal's owners. A failure (a token without the owners scope, say) is
+    /// logged and costs the run nothing: records keep naming their owners by id.
+    async fn sync_owners(&self) {
+        let owners = match self.syncer.client.owners().await {
+            Ok(owners) => owners,
+            Err(error) => {
+                tracing::warn!(portal = %self.portal, %error, "cannot read owners; records keep owner ids only");
+                return;
+            }
+        };
+        if let Err(error) = self.syncer.owners.record(self.portal, owners).await {
+            tracing::warn!(portal = %self.portal, error, "cannot record owners");
+        }
+    }
+
     async fn page_everything(&self) -> Result<(), SyncError> {
+        self.sync_owners().await;
         let syncer = &self.syncer;
         let run = syncer.runs.load(self.portal, &self.run_id).await?;
         let view = run

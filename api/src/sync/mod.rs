@@ -6,6 +6,7 @@
 
 mod cursor;
 mod engine;
+pub mod owners;
 pub mod progress;
 pub mod runs;
 pub mod snapshot;
@@ -84,6 +85,8 @@ pub struct Syncer {
     starting: Arc<tokio::sync::Mutex<()>>,
     /// Whether full syncs read property history (see [`Syncer::without_history`]).
     with_history: bool,
+    /// Where the portal's owners are recorded.
+    owners: Arc<owners::Owners>,
 }
 
 impl Syncer {
@@ -94,6 +97,7 @@ impl Syncer {
         runs: Arc<SyncRuns>,
         db: Db,
     ) -> Self {
+        let owners = Arc::new(owners::Owners::new(runs.log()));
         Self {
             client,
             recorder,
@@ -105,6 +109,7 @@ impl Syncer {
             active: Arc::default(),
             starting: Arc::default(),
             with_history: true,
+            owners,
         }
     }
 
@@ -125,6 +130,11 @@ impl Syncer {
     /// Progress of the run this syncer is working on.
     pub fn progress(&self) -> &LiveProgress {
         &self.progress
+    }
+
+    /// The recorded owners.
+    pub fn owners(&self) -> &owners::Owners {
+        &self.owners
     }
 
     /// The recorded runs.

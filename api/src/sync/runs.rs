@@ -67,6 +67,11 @@ impl SyncRuns {
         }
     }
 
+    /// The log runs are recorded in.
+    pub fn log(&self) -> &EventStore {
+        &self.log
+    }
+
     /// Records `command` on a run.
     pub async fn execute(
         &self,

@@ -3,7 +3,7 @@
 
 use crate::ids::ObjectType;
 
-/// The properties scoring and the read models need: what a sync reads.
+/// The properties scoring and the read models need (and the record's owner): what a sync reads.
 #[must_use]
 pub fn kept(object_type: ObjectType) -> &'static [&'static str] {
     match object_type {
@@ -17,6 +17,7 @@ pub fn kept(object_type: ObjectType) -> &'static [&'static str] {
             "hs_last_sales_activity_date",
             "createdate",
             "lastmodifieddate",
+            "hubspot_owner_id",
         ],
         ObjectType::Company => &[
             "name",
@@ -27,6 +28,7 @@ pub fn kept(object_type: ObjectType) -> &'static [&'static str] {
             "hs_last_sales_activity_date",
             "createdate",
             "hs_lastmodifieddate",
+            "hubspot_owner_id",
         ],
         ObjectType::Deal => &[
             "dealname",
@@ -39,6 +41,7 @@ pub fn kept(object_type: ObjectType) -> &'static [&'static str] {
             "hs_is_closed_won",
             "createdate",
             "hs_lastmodifieddate",
+            "hubspot_owner_id",
         ],
     }
 }

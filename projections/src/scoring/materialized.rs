@@ -34,6 +34,8 @@ pub struct ScoreRow {
     pub weakest_factor: Option<String>,
     /// The contact's own last sales activity as HubSpot sent it (listings only).
     pub last_activity: Option<String>,
+    /// The contact's `hubspot_owner_id` (listings only).
+    pub owner_id: Option<String>,
 }
 
 /// Ids per `DELETE ... IN (...)` (well under SQLite's bound-parameter limit).
@@ -138,6 +140,7 @@ where
         weakest_factor: row.try_get("weakest_factor")?,
         // Only listings select it.
         last_activity: row.try_get("last_activity").unwrap_or(None),
+        owner_id: row.try_get("owner_id").unwrap_or(None),
     })
 }
 
@@ -148,6 +151,8 @@ pub struct ListFilter {
     pub band: Option<healthscore_domain::scoring::Band>,
     /// Only this status.
     pub status: Option<healthscore_domain::scoring::ScoreStatus>,
+    /// Only customers this HubSpot owner owns.
+    pub owner: Option<u64>,
     /// Score at least, in tenths.
     pub min_tenths: Option<i64>,
     /// Score at most, in tenths.
@@ -204,7 +209,11 @@ pub async fn list(
              scored_at, weakest_factor, (SELECT value FROM object_properties p \
                WHERE p.portal_id = customer_scores.portal_id AND p.object_type = 'contact' \
                AND p.object_id = customer_scores.customer_id \
-               AND p.name = 'hs_last_sales_activity_date') AS last_activity \
+               AND p.name = 'hs_last_sales_activity_date') AS last_activity, \
+             (SELECT value FROM object_properties o \
+               WHERE o.portal_id = customer_scores.portal_id AND o.object_type = 'contact' \
+               AND o.object_id = customer_scores.customer_id \
+               AND o.name = 'hubspot_owner_id') AS owner_id \
              FROM customer_scores WHERE portal_id = ",
         );
         query.push_bind(portal.0 as i64);
@@ -213,6 +222,15 @@ pub async fn list(
         }
         if let Some(status) = &filter.status {
             query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(owner) = filter.owner {
+            query.push(
+                " AND EXISTS (SELECT 1 FROM object_properties o WHERE o.portal_id = customer_scores.portal_id \
+                 AND o.object_type = 'contact' AND o.object_id = customer_scores.customer_id \
+                 AND o.name = 'hubspot_owner_id' AND o.value = ",
+            )
+            .push_bind(owner.to_string())
+            .push(")");
         }
         if let Some(min) = filter.min_tenths {
             query.push(" AND score_tenths >= ").push_bind(min);

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod connections;
 pub mod http;
 pub mod hubspot;
 pub mod scoring;

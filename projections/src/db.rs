@@ -156,6 +156,14 @@ impl Db {
         Ok(())
     }
 
+    /// The SQLite database file; `None` on PostgreSQL or in memory.
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite { wal, .. } => wal.database_file(),
+            Self::Postgres(_) => None,
+        }
+    }
+
     /// The engine behind this handle.
     pub fn backend(&self) -> Backend {
         match self {

@@ -2,6 +2,7 @@
 //! it and the read models they keep.
 
 pub mod api_keys;
+pub mod connection_tokens;
 pub mod db;
 pub mod error;
 pub mod projector;

@@ -71,6 +71,11 @@ struct Flushed {
 }
 
 impl WalSync {
+    /// The database file (`None` in memory).
+    pub fn database_file(&self) -> Option<&Path> {
+        self.database.as_deref()
+    }
+
     /// For the database file at `database` (`None`: in memory, nothing to flush).
     pub fn new(database: Option<PathBuf>) -> Self {
         let wal = database.clone().map(|path| {

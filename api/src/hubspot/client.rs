@@ -26,12 +26,31 @@ pub struct HubSpotClient {
 pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) base: Url,
-    pub(crate) token: Secret,
+    pub(crate) token: Token,
     pub(crate) general: RollingLimiter,
     pub(crate) search: RollingLimiter,
     pub(crate) policy: RetryPolicy,
     pub(crate) counters: ClientCounters,
     pub(crate) history_limit: HistoryLimit,
+}
+
+/// Where the bearer token comes from.
+pub(crate) enum Token {
+    /// A private-app token: it does not expire.
+    Fixed(Secret),
+    /// An OAuth connection's token, refreshed before it expires and after a 401.
+    Refreshing(Arc<dyn TokenSource>),
+}
+
+/// A token that can change while the client lives (an OAuth connection's access token).
+pub trait TokenSource: Send + Sync {
+    /// The access token to send now (refreshed first when it is about to expire).
+    fn current(&self) -> futures::future::BoxFuture<'_, Result<Secret, HubSpotError>>;
+    /// HubSpot answered 401 to `rejected`: a new token, unless another task already got one.
+    fn refresh_after(
+        &self,
+        rejected: Secret,
+    ) -> futures::future::BoxFuture<'_, Result<Secret, HubSpotError>>;
 }
 
 /// Which HubSpot rate limit a request counts against.
@@ -121,13 +140,43 @@ impl HubSpotClient {
             general: RollingLimiter::new(config.rate_limit, config.rate_window),
             search: RollingLimiter::new(config.search_rate_limit, config.search_window),
             policy: RetryPolicy::from(&config),
-            token: config.access_token,
+            token: Token::Fixed(config.access_token),
             counters: ClientCounters::default(),
             history_limit: HistoryLimit::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
         })
+    }
+
+    /// A client like [`HubSpotClient::new`]'s whose token comes from `source` (the
+    /// configuration's token is not used).
+    pub fn with_token_source(
+        config: ClientConfig,
+        source: Arc<dyn TokenSource>,
+    ) -> Result<Self, HubSpotError> {
+        let client = Self::new(config)?;
+        let mut inner = Arc::into_inner(client.inner).ok_or(HubSpotError::Unauthorized)?;
+        inner.token = Token::Refreshing(source);
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The token to send now.
+    pub(crate) async fn token(&self) -> Result<Secret, HubSpotError> {
+        match &self.inner.token {
+            Token::Fixed(token) => Ok(token.clone()),
+            Token::Refreshing(source) => source.current().await,
+        }
+    }
+
+    /// After a 401 to `rejected`: a new token to retry with, when the token can be refreshed.
+    pub(crate) async fn refreshed(&self, rejected: Secret) -> Option<Result<Secret, HubSpotError>> {
+        match &self.inner.token {
+            Token::Fixed(_) => None,
+            Token::Refreshing(source) => Some(source.refresh_after(rejected).await),
+        }
     }
 
     /// Counters since the client was built (shared by its clones).
@@ -160,7 +209,7 @@ impl fmt::Debug for HubSpotClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HubSpotClient")
             .field("base_url", &self.inner.base.as_str())
-            .field("access_token", &self.inner.token)
+            .field("access_token", &"***")
             .field("stats", &self.stats())
             .finish()
     }

@@ -17,6 +17,12 @@ pub enum HubSpotError {
     /// 401: the token is wrong, revoked or expired.
     #[error("HubSpot rejected the access token (401)")]
     Unauthorized,
+    /// HubSpot refused the connection's refresh token: someone must install the app again.
+    #[error("HubSpot refused the refresh token ({0}); connect the portal again")]
+    NeedsReauthorisation(String),
+    /// The portal is not connected (or was disconnected): there is no token to use.
+    #[error("the portal is not connected")]
+    NotConnected,
     /// 429 with policy `DAILY`: nothing more until HubSpot's daily reset. Never retried.
     #[error("HubSpot's daily request limit is reached")]
     DailyLimitReached,

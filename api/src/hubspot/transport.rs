@@ -7,6 +7,7 @@ use tokio::time::{Instant, sleep};
 use super::HubSpotError;
 use super::client::{Call, HubSpotClient};
 use super::retry::{Attempt, Failure, classify};
+use crate::secret::Secret;
 
 impl HubSpotClient {
     /// Runs `call` to completion and decodes its JSON body.
@@ -27,13 +28,26 @@ impl HubSpotClient {
         let limiter = self.limiter(call.lane);
         let policy = &self.inner.policy;
         let (mut failures, mut throttles) = (0_u32, 0_u32);
+        let mut token = self.token().await?;
+        let mut refreshed = false;
         loop {
             let attempt = {
                 let _slot = limiter.acquire().await;
-                self.attempt(call, url.clone()).await
+                self.attempt(call, url.clone(), &token).await
             };
             match attempt {
                 Attempt::Done(body) => return Ok(body),
+                // An OAuth token can expire early or be replaced: refresh once and try again.
+                Attempt::Fatal(HubSpotError::Unauthorized) if !refreshed => {
+                    match self.refreshed(token.clone()).await {
+                        Some(new) => {
+                            token = new?;
+                            refreshed = true;
+                            continue;
+                        }
+                        None => return Err(HubSpotError::Unauthorized),
+                    }
+                }
                 Attempt::Fatal(error) => return Err(error),
                 Attempt::Throttled(wait) => {
                     if throttles >= policy.max_rate_limit_retries {
@@ -75,13 +89,13 @@ impl HubSpotClient {
     }
 
     /// Sends one attempt and reads the whole answer.
-    async fn attempt(&self, call: &Call, url: Url) -> Attempt {
+    async fn attempt(&self, call: &Call, url: Url, token: &Secret) -> Attempt {
         let counters = &self.inner.counters;
         let mut request = self
             .inner
             .http
             .request(call.method.clone(), url)
-            .bearer_auth(self.inner.token.expose());
+            .bearer_auth(token.expose());
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }

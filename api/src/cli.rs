@@ -64,6 +64,31 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Connect a portal with a private-app token (`healthscore serve` then syncs it).
+    Connect {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        hubspot: HubSpotArgs,
+        #[command(flatten)]
+        key: crate::commands::connections::SecretKeyArgs,
+        /// The private app's access token (`pat-...`).
+        #[arg(long, env = "HUBSPOT_ACCESS_TOKEN", hide_env_values = true)]
+        token: Secret,
+    },
+    /// List connections, disconnect a portal, or re-seal tokens with a new key.
+    Connections {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        hubspot: HubSpotArgs,
+        #[command(flatten)]
+        webhook: WebhookArgs,
+        #[command(flatten)]
+        key: crate::commands::connections::SecretKeyArgs,
+        #[command(subcommand)]
+        command: crate::commands::connections::ConnectionsCommand,
+    },
     /// Sync contacts, companies and deals from HubSpot's CRM API.
     Sync {
         #[command(flatten)]
@@ -105,7 +130,9 @@ pub struct ServeArgs {
     pub rescore_interval: std::time::Duration,
     #[command(flatten)]
     pub hubspot: HubSpotArgs,
-    /// How often an incremental HubSpot sync runs when a token is set: 90s, 5m, 1h.
+    #[command(flatten)]
+    pub key: crate::commands::connections::SecretKeyArgs,
+    /// How often each connected portal's incremental HubSpot sync runs: 90s, 5m, 1h.
     #[arg(long, env = "HUBSPOT_SYNC_INTERVAL", default_value = "5m", value_parser = crate::workers::parse_interval)]
     pub sync_interval: std::time::Duration,
     /// Connections served at once (lowered to fit the open-files limit); more are answered 503.
@@ -189,6 +216,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let db = connect(&database).await?;
             let result = crate::commands::sync::run(&db, &hubspot, command).await;
+            db.close().await;
+            result
+        }
+        Command::Connect {
+            database,
+            hubspot,
+            key,
+            token,
+        } => {
+            let db = connect(&database).await?;
+            let store = healthscore_projections::EventStore::new(db.clone());
+            let webhook = WebhookArgs {
+                hubspot_client_secret: None,
+                public_url: None,
+            };
+            let connections =
+                crate::commands::connections::connections(&db, &store, &hubspot, &webhook, &key)?;
+            let result = crate::commands::connections::connect(&db, &connections, token).await;
+            db.close().await;
+            result
+        }
+        Command::Connections {
+            database,
+            hubspot,
+            webhook,
+            key,
+            command,
+        } => {
+            let db = connect(&database).await?;
+            let store = healthscore_projections::EventStore::new(db.clone());
+            let connections =
+                crate::commands::connections::connections(&db, &store, &hubspot, &webhook, &key)?;
+            let result = crate::commands::connections::run(&connections, command).await;
             db.close().await;
             result
         }
@@ -294,20 +354,42 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "no HubSpot client secret (HUBSPOT_CLIENT_SECRET): POST /webhooks/hubspot answers 503"
         );
     }
-    if args.hubspot.hubspot_access_token.is_none() {
-        tracing::warn!(
-            "no HubSpot access token (HUBSPOT_ACCESS_TOKEN): no periodic sync, POST /sync answers 503"
-        );
-    }
-    let mut state = http::AppState::new(db.clone(), args.webhook.settings())
+    let state = http::AppState::new(db.clone(), args.webhook.settings())
         .with_metrics_token(args.metrics_token.clone())
         .with_cors_origins(args.cors_origins.clone())
         .with_key_budget(std::num::NonZeroU32::new(args.key_rate_limit));
-    if let Some(client) = args.hubspot.client()? {
-        state = state.with_sync(client);
+    let connections = crate::commands::connections::connections(
+        &db,
+        &state.store,
+        &args.hubspot,
+        &args.webhook,
+        &args.key,
+    )?;
+    if connections.settings().oauth.is_none() {
+        tracing::info!(
+            "OAuth installs are off (set HUBSPOT_APP_CLIENT_ID, HUBSPOT_CLIENT_SECRET and HEALTHSCORE_PUBLIC_URL to turn on GET /connect/hubspot)"
+        );
     }
+    // The shortcut: the token's portal is connected (once; a restart with the same token
+    // records nothing).
+    if let Some(token) = &args.hubspot.hubspot_access_token {
+        match connections
+            .connect_private_app(token.clone(), Some("HUBSPOT_ACCESS_TOKEN".to_owned()))
+            .await
+        {
+            Ok(connected) => {
+                tracing::info!(portal = %connected.portal, "HUBSPOT_ACCESS_TOKEN's portal is connected")
+            }
+            Err(error) => tracing::error!(%error, "cannot connect HUBSPOT_ACCESS_TOKEN's portal"),
+        }
+    } else if connections.active().await?.is_empty() {
+        tracing::warn!(
+            "no portal is connected: connect one with `healthscore connect --token pat-...`, POST /connections or GET /connect/hubspot (operator key)"
+        );
+    }
+    let state = state.with_connections(connections);
     let workers =
-        Workers::start(&state, args.rescore_interval).with_sync(&state, args.sync_interval);
+        Workers::start(&state, args.rescore_interval).with_connections(&state, args.sync_interval);
     http::server::serve(
         listener,
         http::router(state),

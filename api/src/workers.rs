@@ -71,12 +71,63 @@ impl Workers {
         self
     }
 
+    /// Adds the periodic sync of every connected portal: each one's own run at start, then
+    /// every `interval`; a portal still syncing skips a turn, one that needs re-authorisation
+    /// or was disconnected is not synced.
+    #[must_use]
+    pub fn with_connections(mut self, state: &AppState, interval: Duration) -> Self {
+        let Some(connections) = state.connections.clone() else {
+            return self;
+        };
+        let state = state.clone();
+        let mut stop = self.shutdown.subscribe();
+        self.tasks.push(tokio::spawn(async move {
+            let mut running: std::collections::HashMap<_, JoinHandle<()>> = Default::default();
+            loop {
+                running.retain(|_, task| !task.is_finished());
+                match connections.active().await {
+                    Ok(portals) => {
+                        for portal in portals {
+                            if running.contains_key(&portal) {
+                                continue;
+                            }
+                            let Ok(syncer) = state.syncer_for(portal).await else {
+                                continue;
+                            };
+                            running.insert(portal, tokio::spawn(sync_once(syncer, portal)));
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot list the connected portals"),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+            for task in running.into_values() {
+                task.abort();
+            }
+        }));
+        self
+    }
+
     /// Signals every worker and waits for them.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+    }
+}
+
+/// One incremental sync of `portal` (a full one while none has completed).
+async fn sync_once(syncer: crate::sync::Syncer, portal: healthscore_domain::ids::PortalId) {
+    match syncer.sync(SyncMode::Incremental).await {
+        Ok(_) => {}
+        Err(SyncError::Busy { run_id, .. }) => {
+            tracing::debug!(%portal, run_id, "already syncing; skipping");
+        }
+        Err(error) => tracing::warn!(%portal, %error, "periodic sync failed"),
     }
 }
 

@@ -6,7 +6,7 @@ use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};
 
 /// Every endpoint, as the document must list it.
-const ENDPOINTS: [(&str, &str); 24] = [
+const ENDPOINTS: [(&str, &str); 32] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/customers"),
@@ -26,6 +26,14 @@ const ENDPOINTS: [(&str, &str); 24] = [
     ("get", "/sync/runs"),
     ("get", "/sync/runs/{id}"),
     ("get", "/events"),
+    ("get", "/connections"),
+    ("post", "/connections"),
+    ("get", "/connection"),
+    ("delete", "/connections/{portal}"),
+    ("post", "/keys"),
+    ("delete", "/keys/{id}"),
+    ("get", "/connect/hubspot"),
+    ("get", "/connect/hubspot/callback"),
     ("get", "/metrics"),
     ("post", "/webhooks/hubspot"),
     ("get", "/openapi.json"),

@@ -147,6 +147,8 @@ pub async fn demo_serving(
         hubspot_api_base: fake.base_url().to_string(),
         hubspot_rate_limit: 100,
         hubspot_search_rate_limit: 5,
+        hubspot_app_client_id: None,
+        hubspot_authorize_url: String::new(),
     };
     let client = hubspot.client()?.context("the demo's HubSpot client")?;
     let state = AppState::new(

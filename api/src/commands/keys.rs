@@ -7,11 +7,19 @@ use healthscore_projections::{Db, api_keys};
 /// API key management.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create a key for a portal; the key is printed once, alone on the last line.
+    /// Create a key for a portal (or, with --operator, one that manages every portal's
+    /// connections and keys); the key is printed once, alone on the last line.
     Create {
         /// The HubSpot portal the key may read.
+        #[arg(
+            long,
+            required_unless_present = "operator",
+            conflicts_with = "operator"
+        )]
+        portal: Option<u64>,
+        /// An operator key: manages connections and keys, reads no portal's data.
         #[arg(long)]
-        portal: u64,
+        operator: bool,
         /// A label for the key.
         #[arg(long, default_value = "default")]
         name: String,
@@ -28,18 +36,35 @@ pub enum KeysCommand {
 /// Runs a keys subcommand.
 pub async fn run(db: &Db, command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Create { portal, name } => {
-            let created = api_keys::create(db, PortalId(portal), &name).await?;
-            println!(
-                "created key {} for portal {} ({name}); it is shown only now:",
-                created.info.id, portal
-            );
+        KeysCommand::Create {
+            portal,
+            operator,
+            name,
+        } => {
+            let created = match portal {
+                Some(portal) if !operator => {
+                    let created = api_keys::create(db, PortalId(portal), &name).await?;
+                    println!(
+                        "created key {} for portal {portal} ({name}); it is shown only now:",
+                        created.info.id
+                    );
+                    created
+                }
+                _ => {
+                    let created = api_keys::create_operator(db, &name).await?;
+                    println!(
+                        "created operator key {} ({name}); it is shown only now:",
+                        created.info.id
+                    );
+                    created
+                }
+            };
             println!("{}", created.key);
         }
         KeysCommand::List => {
             println!(
-                "{:<14} {:>12}  {:<24} {:<10} name",
-                "id", "portal", "created", "status"
+                "{:<14} {:>12}  {:<9} {:<24} {:<10} name",
+                "id", "portal", "scope", "created", "status"
             );
             for key in api_keys::list(db).await? {
                 let created = healthscore_domain::time::rfc3339_ms(key.created_at);
@@ -49,8 +74,13 @@ pub async fn run(db: &Db, command: KeysCommand) -> anyhow::Result<()> {
                     "active"
                 };
                 println!(
-                    "{:<14} {:>12}  {:<24} {:<10} {}",
-                    key.id, key.portal, created, status, key.name
+                    "{:<14} {:>12}  {:<9} {:<24} {:<10} {}",
+                    key.id,
+                    key.portal,
+                    key.scope.as_str(),
+                    created,
+                    status,
+                    key.name
                 );
             }
         }

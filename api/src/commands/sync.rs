@@ -30,6 +30,17 @@ pub struct HubSpotArgs {
     /// Search requests per second the client allows itself (HubSpot: 5).
     #[arg(long, env = "HUBSPOT_SEARCH_RATE_LIMIT", default_value_t = 5)]
     pub hubspot_search_rate_limit: u32,
+    /// The OAuth app's client id; with HUBSPOT_CLIENT_SECRET and HEALTHSCORE_PUBLIC_URL it
+    /// turns on `GET /connect/hubspot`.
+    #[arg(long, env = "HUBSPOT_APP_CLIENT_ID")]
+    pub hubspot_app_client_id: Option<String>,
+    /// HubSpot's install page.
+    #[arg(
+        long,
+        env = "HUBSPOT_AUTHORIZE_URL",
+        default_value = "https://app.hubspot.com/oauth/authorize"
+    )]
+    pub hubspot_authorize_url: String,
 }
 
 impl HubSpotArgs {

@@ -172,6 +172,13 @@ impl Connections {
         }
         let client = HubSpotClient::new(self.client_config(token.clone()))?;
         let portal = PortalId(client.account_portal_id().await?);
+        if self.holds(portal, &token).await? {
+            // The same token again (a restart with HUBSPOT_ACCESS_TOKEN): nothing happened.
+            return Ok(Connected {
+                portal,
+                first_time: false,
+            });
+        }
         let sealed = SealedTokens {
             access_token: self.inner.vault.seal(portal, token.expose()),
             refresh_token: None,
@@ -179,6 +186,21 @@ impl Connections {
         };
         self.connect(portal, sealed, ConnectionMethod::PrivateApp, Vec::new(), by)
             .await
+    }
+
+    /// Whether `portal` is connected with exactly `token` now.
+    async fn holds(&self, portal: PortalId, token: &Secret) -> Result<bool, ConnectError> {
+        if !self.load(portal).await?.is_active() {
+            return Ok(false);
+        }
+        let Some(sealed) = connection_tokens::load(&self.inner.db, portal).await? else {
+            return Ok(false);
+        };
+        let stored = self.inner.vault.open(portal, &sealed.access_token)?;
+        Ok(
+            subtle::ConstantTimeEq::ct_eq(stored.expose().as_bytes(), token.expose().as_bytes())
+                .into(),
+        )
     }
 
     /// Finishes an OAuth install: exchanges `code`, asks which portal the token is for, and

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod budget;
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 pub mod events;
 mod health;
@@ -82,8 +83,13 @@ pub struct AppState {
     pub sync_runs: Arc<SyncRuns>,
     /// Every portal's owners, as syncs recorded them.
     pub owners: Arc<crate::sync::owners::Owners>,
-    /// The HubSpot sync, when an access token is configured.
+    /// The HubSpot sync of one fixed token (tests and the demo); servers use `connections`.
     pub syncer: Option<Syncer>,
+    /// Every portal's connection to HubSpot, when connections are configured.
+    pub connections: Option<crate::connections::Connections>,
+    /// One syncer per connected portal, built on first use.
+    pub portal_syncers:
+        Arc<std::sync::Mutex<std::collections::HashMap<healthscore_domain::ids::PortalId, Syncer>>>,
     /// The bearer token `/metrics` asks for, when set.
     pub metrics_token: Option<crate::secret::Secret>,
     /// Origins browsers may call the API from (CORS); none when empty.
@@ -108,6 +114,8 @@ impl AppState {
             sync_runs: Arc::new(SyncRuns::new(&store)),
             owners: Arc::new(crate::sync::owners::Owners::new(&store)),
             syncer: None,
+            connections: None,
+            portal_syncers: Arc::default(),
             metrics_token: None,
             cors_origins: Vec::new(),
             key_budget: None,
@@ -134,6 +142,64 @@ impl AppState {
     pub fn with_metrics_token(mut self, token: Option<crate::secret::Secret>) -> Self {
         self.metrics_token = token;
         self
+    }
+
+    /// Syncs each connected portal with its connection's token, and enables `/connections`.
+    #[must_use]
+    pub fn with_connections(mut self, connections: crate::connections::Connections) -> Self {
+        self.connections = Some(connections);
+        self
+    }
+
+    /// The syncer of `portal`: its connection's, else the fixed-token one (which checks the
+    /// token is the portal's). An error says why the portal cannot sync.
+    pub async fn syncer_for(
+        &self,
+        portal: healthscore_domain::ids::PortalId,
+    ) -> Result<Syncer, problem::ApiError> {
+        use healthscore_domain::connection::ConnectionStatus;
+        if let Some(connections) = &self.connections {
+            let connection = connections.load(portal).await?;
+            match connection.view().map(|v| v.status) {
+                Some(ConnectionStatus::Connected) => {
+                    let mut syncers = self
+                        .portal_syncers
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Some(syncer) = syncers.get(&portal) {
+                        return Ok(syncer.clone());
+                    }
+                    let client = connections.client(portal)?;
+                    let syncer = Syncer::new(
+                        client,
+                        self.recorder.clone(),
+                        self.sync_runs.clone(),
+                        self.db.clone(),
+                    );
+                    syncers.insert(portal, syncer.clone());
+                    return Ok(syncer);
+                }
+                Some(ConnectionStatus::NeedsReauthorisation) => {
+                    return Err(problem::ApiError::new(
+                        StatusCode::CONFLICT,
+                        "HubSpot refused this portal's refresh token: connect it again (GET /connect/hubspot with an operator key)",
+                    ));
+                }
+                Some(ConnectionStatus::Disconnected) => {
+                    return Err(problem::ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "this portal is disconnected: connect it again to sync",
+                    ));
+                }
+                None => {}
+            }
+        }
+        self.syncer.clone().ok_or_else(|| {
+            problem::ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this portal is not connected: connect it with POST /connections or GET /connect/hubspot (operator key), or set HUBSPOT_ACCESS_TOKEN",
+            )
+        })
     }
 
     /// Enables `POST /sync` and the periodic sync with `client`.
@@ -211,6 +277,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::runs))
         .routes(routes!(sync::run))
         .routes(routes!(events::feed))
+        .routes(routes!(connections::list, connections::connect))
+        .routes(routes!(connections::own))
+        .routes(routes!(connections::disconnect))
+        .routes(routes!(connections::create_key))
+        .routes(routes!(connections::revoke_key))
+        .routes(routes!(connections::install))
+        .routes(routes!(connections::callback))
         .routes(routes!(metrics::scrape))
         .routes(routes!(webhook::receive).layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES)))
 }

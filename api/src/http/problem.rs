@@ -94,6 +94,14 @@ impl ApiError {
         }])
     }
 
+    /// 422 naming the one field that is wrong.
+    pub fn unprocessable_field(field: &str, detail: impl Into<String>, message: &str) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail).with_errors([FieldProblem {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        }])
+    }
+
     /// 401.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, detail)
@@ -254,6 +262,33 @@ impl From<crate::sync::SyncError> for ApiError {
             )
             .caused_by(error),
             SyncError::HubSpot(ref hubspot) => {
+                Self::new(StatusCode::BAD_GATEWAY, hubspot.to_string()).caused_by(error)
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::connections::ConnectError> for ApiError {
+    fn from(error: crate::connections::ConnectError) -> Self {
+        use crate::connections::ConnectError;
+        use crate::hubspot::HubSpotError;
+        match error {
+            ConnectError::NotAPrivateAppToken => Self::unprocessable_field(
+                "access_token",
+                "access_token is not a private-app token (they start with pat-)",
+                "not a private-app token",
+            ),
+            ConnectError::HubSpot(HubSpotError::Unauthorized) => Self::unprocessable_field(
+                "access_token",
+                "HubSpot rejected the access token (401): check it was copied whole and the app is installed",
+                "rejected by HubSpot",
+            ),
+            ConnectError::OAuthOff => Self::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+            ConnectError::Refused(ref refused) => {
+                Self::new(StatusCode::NOT_FOUND, refused.to_string())
+            }
+            ConnectError::HubSpot(ref hubspot) => {
                 Self::new(StatusCode::BAD_GATEWAY, hubspot.to_string()).caused_by(error)
             }
             other => Self::internal(other),

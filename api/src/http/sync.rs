@@ -79,12 +79,7 @@ pub async fn start(
             ApiError::new(error.status(), format!("{hint}: {}", error.detail()))
         })?
     };
-    let syncer = state.syncer.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "syncing is off: set HUBSPOT_ACCESS_TOKEN (and HUBSPOT_API_BASE for a fake HubSpot)",
-        )
-    })?;
+    let syncer = state.syncer_for(portal).await?;
     let started = syncer.begin(request.mode, Some(portal)).await?;
     let location = format!("/sync/runs/{}", started.run_id);
     let body = SyncStarted {

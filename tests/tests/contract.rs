@@ -79,7 +79,9 @@ async fn the_document_is_openapi_3_1_and_describes_every_endpoint_and_error() {
                 }
             }
             for (status, response) in responses {
-                if status.starts_with('4') && path != "/readyz" {
+                // The probe and the page a browser lands on after an install answer in kind.
+                let exempt = ["/readyz", "/connect/hubspot/callback"].contains(&path.as_str());
+                if status.starts_with('4') && !exempt {
                     assert!(
                         response["content"]["application/problem+json"].is_object(),
                         "{method} {path} {status} is a problem document"

@@ -83,8 +83,12 @@ fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
 /// errors: 401 and 429 where an API key is asked for, 400 where a path or query is read.
 pub fn with_common_responses(mut api: OpenApi) -> OpenApi {
     for item in api.paths.paths.values_mut() {
-        let operations: [&mut Option<Operation>; 3] =
-            [&mut item.get, &mut item.put, &mut item.post];
+        let operations: [&mut Option<Operation>; 4] = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ];
         for operation in operations.into_iter().flatten() {
             let keyed = operation.security.as_ref().is_some_and(|requirements| {
                 let text = serde_json::to_string(requirements).unwrap_or_default();

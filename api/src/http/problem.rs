@@ -304,11 +304,15 @@ const MAX_PLAIN_DETAIL: usize = 4 * 1024;
 /// the status and headers such as `Allow`, with the framework's text as `detail`.
 pub async fn problems_everywhere(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response
+    // A page made for a browser (the install callback's) keeps its own words.
+    let is_problem_or_page = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/problem+json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|value| {
+            let value = value.as_bytes();
+            value.starts_with(b"application/problem+json") || value.starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_problem_or_page {
         return response;
     }
     let (parts, body) = response.into_parts();

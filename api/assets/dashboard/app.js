@@ -401,8 +401,25 @@ function width(node, percent) {
   node.style.width = percent.toFixed(1) + "%";
   return node;
 }
+const CONNECTION_WORDS = {
+  connected: "Connected to HubSpot",
+  needs_reauthorisation: "HubSpot refused this portal's refresh token: install the app again (an operator opens /connect/hubspot)",
+  disconnected: "Disconnected: data and scores are kept, nothing syncs",
+};
+
 async function sync() {
-  const list = await get("/sync/runs?limit=10");
+  const [list, connection] = await Promise.all([
+    get("/sync/runs?limit=10"),
+    get("/connection").catch((error) => (error.status === 404 || error.status === 503 ? null : Promise.reject(error))),
+  ]);
+  const how = connection ? (connection.method === "oauth" ? " by OAuth" : " by private app") +
+    (connection.connected_by ? ", by " + connection.connected_by : "") +
+    ", since " + new Date(connection.connected_at).toLocaleDateString() +
+    (connection.token_expires_at ? "; the access token is renewed before " + new Date(connection.token_expires_at).toLocaleTimeString() : "") : "";
+  const status = connection
+    ? el("p", { id: "connection", "data-status": connection.status, class: connection.status === "connected" ? "" : "error" },
+      CONNECTION_WORDS[connection.status] + how + ".")
+    : el("p", { id: "connection" }, list.syncing ? "Syncing with the server's access token." : "This portal is not connected: an operator connects it (healthscore connect, POST /connections or /connect/hubspot).");
   const running = list.runs.find((r) => r.status === "running");
   const message = el("p", { role: "status" });
   const start = el("button", { type: "button", id: "sync-now", disabled: !list.syncing || !!running,
@@ -423,8 +440,7 @@ async function sync() {
   main().replaceChildren(
     el("h1", {}, "Sync"),
     el("section", { class: "panel" },
-      el("p", {}, list.syncing ? "Connected to HubSpot: this server syncs with its access token." : "Syncing is off: the server has no HubSpot access token."),
-      start, message, progress),
+      status, start, message, progress),
     el("section", { class: "panel" }, el("h2", {}, "Recent runs"),
       list.runs.length ? el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Started"), el("th", {}, "Mode"),
         el("th", {}, "Status"), el("th", { class: "num" }, "Objects"), el("th", { class: "num" }, "Events"), el("th", {}, "Error"))),

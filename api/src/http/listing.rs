@@ -61,8 +61,8 @@ pub struct ListQuery {
     #[param(inline)]
     status: Option<ScoreStatus>,
     /// Only customers this HubSpot owner owns (an id from `GET /owners`).
-    #[param(example = 70000137)]
-    owner: Option<u64>,
+    #[param(minimum = 1, example = 70000137)]
+    owner: Option<i64>,
     /// Only scores at least this (0-100).
     #[param(value_type = Option<f64>, minimum = 0, maximum = 100, example = 40)]
     min_score: Option<Decimal>,
@@ -103,7 +103,16 @@ fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
     Ok(ListFilter {
         band: query.band,
         status: query.status,
-        owner: query.owner,
+        owner: match query.owner {
+            Some(id) => Some(u64::try_from(id).ok().filter(|id| *id > 0).ok_or_else(|| {
+                ApiError::bad_field(
+                    "owner",
+                    "owner must be an owner id from GET /owners",
+                    "not an owner id",
+                )
+            })?),
+            None => None,
+        },
         min_tenths: tenths("min_score", query.min_score)?,
         max_tenths: tenths("max_score", query.max_score)?,
         sort,

@@ -143,10 +143,11 @@ pub async fn run(
     let view = run
         .view()
         .ok_or_else(|| ApiError::not_found(format!("no sync run {run_id}")))?;
-    let live = state
-        .syncer
-        .as_ref()
-        .filter(|_| view.status == SyncStatus::Running)
+    let syncer = match view.status {
+        SyncStatus::Running => state.syncer_for(portal).await.ok(),
+        _ => None,
+    };
+    let live = syncer
         .map(|s| s.progress().report())
         .filter(|report| report.run_id == run_id);
     Ok(Json(RunResponse {
@@ -170,7 +171,8 @@ pub struct RunsQuery {
 /// The portal's sync connection and its recent runs.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunList {
-    /// True when this server has a HubSpot token, so `POST /sync` can start runs.
+    /// True when the portal is connected (or the server has a token for it), so `POST /sync`
+    /// can start runs.
     syncing: bool,
     /// Newest first.
     runs: Vec<RunResponse>,
@@ -192,7 +194,8 @@ pub async fn runs(
     super::query::ApiQuery(query): super::query::ApiQuery<RunsQuery>,
 ) -> Result<Json<RunList>, ApiError> {
     let limit = super::query::limit(query.limit, 10, 50)?;
-    let live = state.syncer.as_ref().map(|s| s.progress().report());
+    let syncer = state.syncer_for(portal).await.ok();
+    let live = syncer.as_ref().map(|s| s.progress().report());
     let runs = state
         .sync_runs
         .recent(portal, i64::from(limit))
@@ -212,7 +215,7 @@ pub async fn runs(
         })
         .collect();
     Ok(Json(RunList {
-        syncing: state.syncer.is_some(),
+        syncing: syncer.is_some(),
         runs,
     }))
 }

@@ -236,7 +236,9 @@ function historyChart(points, bands) {
     if (p.band) band = p.band;
   });
   for (const i of [0, Math.floor(points.length / 2), points.length - 1]) {
-    const label = svg("text", { x: Math.min(xs(i), width - 70), y: height - 6 });
+    // The last date ends at the right edge instead of running past it.
+    const last = i === points.length - 1;
+    const label = svg("text", { x: xs(i), y: height - 6, "text-anchor": last ? "end" : "start" });
     label.textContent = date(points[i].as_of);
     chart.append(label);
   }

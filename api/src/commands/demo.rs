@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 
 use crate::cli::{DatabaseArgs, connect, shutdown_signal};
 use crate::commands::demo_activity::{self, Deliveries};
-use crate::commands::sync::{HubSpotArgs, with_progress};
+use crate::commands::sync::with_progress;
+use crate::connections::{Connections, HubSpotSettings, Vault};
 use crate::http::{self, AppState, WebhookSettings};
 use crate::secret::Secret;
 use crate::workers::Workers;
@@ -142,23 +143,32 @@ pub async fn demo_serving(
         .with_context(|| format!("listening on {}", args.bind))?;
     let base = format!("http://{}", listener.local_addr()?);
     let secret = format!("demo-{:016x}", rand::random::<u64>());
-    let hubspot = HubSpotArgs {
-        hubspot_access_token: Some(Secret::new(fake.token())),
-        hubspot_api_base: fake.base_url().to_string(),
-        hubspot_rate_limit: 100,
-        hubspot_search_rate_limit: 5,
-        hubspot_app_client_id: None,
-        hubspot_authorize_url: String::new(),
-    };
-    let client = hubspot.client()?.context("the demo's HubSpot client")?;
     let state = AppState::new(
         db.clone(),
         WebhookSettings {
             secrets: vec![Secret::new(secret.clone())],
             public_url: Some(base.clone()),
         },
-    )
-    .with_sync(client);
+    );
+    // The demo connects its portal as a user would (a private-app token, sealed at rest). Its
+    // database starts afresh each run, so a key that lives as long as the process will do.
+    let settings = HubSpotSettings {
+        api_base: fake.base_url().to_string(),
+        rate_limit: 100,
+        search_rate_limit: 5,
+        oauth: None,
+        authorize_url: String::new(),
+    };
+    let connections = Connections::new(
+        db.clone(),
+        state.store.clone(),
+        Vault::new(&[rand::random()]),
+        settings,
+    )?;
+    let connected = connections
+        .connect_private_app(Secret::new(fake.token()), Some("healthscore demo".to_owned()))
+        .await?;
+    let state = state.with_connections(connections);
     let workers = Workers::start(&state, Duration::from_secs(600));
     let server = tokio::spawn(http::server::serve(
         listener,
@@ -167,7 +177,10 @@ pub async fn demo_serving(
         shutdown_signal(),
     ));
 
-    let syncer = state.syncer.clone().context("sync is configured")?;
+    let syncer = state
+        .syncer_for(connected.portal)
+        .await
+        .map_err(|_| anyhow::anyhow!("the demo's portal cannot sync"))?;
     println!("full sync from the fake HubSpot (paced at 100 requests per 10 s, as HubSpot is)...");
     let started = std::time::Instant::now();
     let run = with_progress(&syncer, syncer.sync(SyncMode::Full)).await?;

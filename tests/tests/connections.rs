@@ -11,6 +11,7 @@ use healthscore_api::connections::{Connections, HubSpotSettings, Vault};
 use healthscore_api::http::{AppState, WebhookSettings};
 use healthscore_api::hubspot::OAuthApp;
 use healthscore_api::secret::Secret;
+use healthscore_domain::ids::PortalId;
 use healthscore_fixtures::fake_hubspot::{
     FakeConfig, FakeHubSpot, Faults, OAuthAppConfig, RunningFake,
 };
@@ -70,9 +71,9 @@ async fn fake(expires_in: Duration, faults: Faults) -> RunningFake {
     .expect("fake HubSpot starts")
 }
 
-async fn server(t: &TestDb, fake: &RunningFake) -> TestServer {
+fn settings(fake: &RunningFake) -> HubSpotSettings {
     let (client_id, _) = fake.oauth_app();
-    let settings = HubSpotSettings {
+    HubSpotSettings {
         api_base: fake.base_url().to_owned(),
         rate_limit: 100,
         search_rate_limit: 5,
@@ -82,7 +83,11 @@ async fn server(t: &TestDb, fake: &RunningFake) -> TestServer {
             redirect_uri: format!("{PUBLIC_URL}/connect/hubspot/callback"),
         }),
         authorize_url: format!("{}/oauth/authorize", fake.base_url()),
-    };
+    }
+}
+
+async fn server(t: &TestDb, fake: &RunningFake) -> TestServer {
+    let settings = settings(fake);
     let webhook = WebhookSettings {
         secrets: vec![Secret::new(SECRET)],
         public_url: Some(PUBLIC_URL.to_owned()),
@@ -374,6 +379,42 @@ async fn two_portals_connect_by_oauth_and_private_app_and_sync_side_by_side(t: T
         .await
         .expect("send");
     assert_eq!(sync.status(), 503, "a disconnected portal does not sync");
+
+    // A new key: rotation re-seals the stored tokens, after which the old key can go.
+    let with = |keys: &[[u8; 32]]| {
+        Connections::new(
+            t.db.clone(),
+            server.state.store.clone(),
+            Vault::new(keys),
+            settings(&fake),
+        )
+        .expect("connections")
+    };
+    assert_eq!(
+        with(&[[10; 32], [9; 32]])
+            .rotate_key()
+            .await
+            .expect("rotated"),
+        1,
+        "the connected portal's tokens"
+    );
+    let portal_of = |connections: Connections| async move {
+        connections
+            .client(PortalId(oauth_portal))
+            .expect("client")
+            .account_portal_id()
+            .await
+    };
+    assert_eq!(
+        portal_of(with(&[[10; 32]]))
+            .await
+            .expect("the new key opens it"),
+        oauth_portal
+    );
+    assert!(
+        portal_of(with(&[[9; 32]])).await.is_err(),
+        "the old key no longer does"
+    );
 
     // No token in clear: not in the database, not in the logs.
     let stored = database_text(&t.db).await;

@@ -166,7 +166,10 @@ pub async fn demo_serving(
         settings,
     )?;
     let connected = connections
-        .connect_private_app(Secret::new(fake.token()), Some("healthscore demo".to_owned()))
+        .connect_private_app(
+            Secret::new(fake.token()),
+            Some("healthscore demo".to_owned()),
+        )
         .await?;
     let state = state.with_connections(connections);
     let workers = Workers::start(&state, Duration::from_secs(600));

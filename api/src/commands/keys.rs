@@ -76,7 +76,10 @@ pub async fn run(db: &Db, command: KeysCommand) -> anyhow::Result<()> {
                 println!(
                     "{:<14} {:>12}  {:<9} {:<24} {:<10} {}",
                     key.id,
-                    key.portal,
+                    match key.scope {
+                        api_keys::KeyScope::Operator => "-".to_owned(),
+                        api_keys::KeyScope::Portal => key.portal.to_string(),
+                    },
                     key.scope.as_str(),
                     created,
                     status,

@@ -33,14 +33,20 @@ async fn wait_ok(url: &str, child: &mut Child) -> reqwest::StatusCode {
     }
 }
 
-async fn serves_health_and_readiness(dir: &std::path::Path, database_url: Option<&str>) {
-    let port = free_port();
+/// `serve` in `dir`, configured by nothing but `DATABASE_URL` (when given) and `extra`.
+fn serve(
+    dir: &std::path::Path,
+    port: u16,
+    database_url: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Command {
     let mut command = Command::new(BINARY);
     command
         .arg("serve")
         .current_dir(dir)
         .env_remove("DATABASE_URL")
         .env_remove("HUBSPOT_ACCESS_TOKEN")
+        .env_remove("HEALTHSCORE_SECRET_KEY")
         .env("HEALTHSCORE_BIND", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -48,7 +54,21 @@ async fn serves_health_and_readiness(dir: &std::path::Path, database_url: Option
     if let Some(url) = database_url {
         command.env("DATABASE_URL", url);
     }
-    let mut child = command.spawn().expect("spawn serve");
+    command.envs(extra.iter().copied());
+    command
+}
+
+async fn serves_health_and_readiness(dir: &std::path::Path, database_url: Option<&str>) {
+    let port = free_port();
+    // PostgreSQL instances share the key that seals HubSpot tokens through the environment.
+    let key = [(
+        "HEALTHSCORE_SECRET_KEY",
+        "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
+    )];
+    let extra: &[(&str, &str)] = if database_url.is_some() { &key } else { &[] };
+    let mut child = serve(dir, port, database_url, extra)
+        .spawn()
+        .expect("spawn serve");
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(wait_ok(&format!("{base}/healthz"), &mut child).await, 200);
     assert_eq!(wait_ok(&format!("{base}/readyz"), &mut child).await, 200);
@@ -60,6 +80,10 @@ async fn serves_health_and_readiness(dir: &std::path::Path, database_url: Option
         assert!(
             dir.join("healthscore.db").exists(),
             "the default database is created"
+        );
+        assert!(
+            dir.join("healthscore.db.key").exists(),
+            "and the key that seals HubSpot tokens beside it"
         );
     }
     // SIGTERM: graceful shutdown, exit status 0.
@@ -100,4 +124,12 @@ async fn postgres_serve_with_database_url() {
     };
     let dir = tempfile::tempdir().expect("dir");
     serves_health_and_readiness(dir.path(), Some(&url)).await;
+    // Without the key, start fails and says what to set.
+    let output = serve(dir.path(), free_port(), Some(&url), &[])
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run serve");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("set HEALTHSCORE_SECRET_KEY"), "{said}");
 }

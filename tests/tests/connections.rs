@@ -210,7 +210,13 @@ async fn database_text(db: &Db) -> String {
 
 async fn two_portals_connect_by_oauth_and_private_app_and_sync_side_by_side(t: TestDb) {
     capture_logs();
-    let fake = fake(Duration::from_secs(1800), Faults::default()).await;
+    // Every answer takes 60 ms, so the OAuth portal's first sync is still running when the
+    // private app's starts.
+    let latency = Faults {
+        latency: Duration::from_millis(60),
+        ..Faults::default()
+    };
+    let fake = fake(Duration::from_secs(1800), latency).await;
     let server = server(&t, &fake).await;
     let operator = api_keys::create_operator(&t.db, "ops")
         .await
@@ -278,10 +284,21 @@ async fn two_portals_connect_by_oauth_and_private_app_and_sync_side_by_side(t: T
     let app_key = made["api_key"].as_str().expect("first key").to_owned();
 
     // Both first syncs run at once, each within its portal's limits.
+    let mut spans = Vec::new();
     for key in [&oauth_key, &app_key] {
         let run = newest_run_ended(&server, key).await;
         assert_eq!(run["status"], "completed", "{run:#}");
+        let at = |field: &str| {
+            chrono::DateTime::parse_from_rfc3339(run[field].as_str().expect("time"))
+                .expect("rfc 3339")
+        };
+        spans.push((at("started_at"), at("finished_at")));
     }
+    let ((a_start, a_end), (b_start, b_end)) = (spans[0], spans[1]);
+    assert!(
+        a_start < b_end && b_start < a_end,
+        "the two syncs overlapped: {spans:?}"
+    );
     for tenant in [0, 1] {
         let stats = fake.stats_at(tenant).expect("tenant");
         assert!(stats.requests > 10, "{stats:?}");

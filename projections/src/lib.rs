@@ -15,4 +15,6 @@ pub mod wal_sync;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;
-pub use store::{AppendBatch, EventRepository, EventStore, NewEvent, RecordedEvent};
+pub use store::{
+    AggregateStore, AppendBatch, EventRepository, EventStore, NewEvent, RecordedEvent, aggregates,
+};

@@ -90,7 +90,11 @@ async fn text(client: &Client, css: &str) -> String {
         .for_element(Locator::Css(css))
         .await
     {
-        Ok(element) => element.text().await.expect("text"),
+        // A page drawn again between finding and reading: read the new one.
+        Ok(element) => match element.text().await {
+            Ok(text) => text,
+            Err(_) => Box::pin(text(client, css)).await,
+        },
         Err(error) => {
             let page = client
                 .execute("return document.querySelector('main').innerText;", vec![])
@@ -262,11 +266,55 @@ async fn the_dashboard_shows_what_the_api_says() {
     let now = api(&ready, "/scoring/config").await;
     assert_eq!(now["version"], 2);
     assert_eq!(now["config"]["weights"]["engagement_recency"], 40);
+    // "My accounts": the watch list of one owner names only them.
+    let owners = api(&ready, "/owners").await;
+    let owner = &owners["owners"][1];
+    let name = owner["name"].as_str().expect("a name");
+    client
+        .goto(&format!("{}/#/", ready.base))
+        .await
+        .expect("back to the overview");
+    text(&client, "#watch-list tbody tr").await;
+    client
+        .execute(
+            "const s = document.getElementById('owner-filter'); s.value = arguments[0]; \
+             document.getElementById('watch-list').remove(); s.dispatchEvent(new Event('change'));",
+            vec![owner["id"].clone()],
+        )
+        .await
+        .expect("choose an owner");
+    text(&client, "#watch-list tbody tr").await;
+    // Read in one go: the list may be drawn again while it is read.
+    let shown = client
+        .execute(
+            "return [...document.querySelectorAll('#watch-list tbody tr td:nth-child(4)')].map((td) => td.textContent);",
+            vec![],
+        )
+        .await
+        .expect("owner cells");
+    let shown = shown.as_array().expect("a list");
+    assert!(!shown.is_empty());
+    for cell in shown {
+        assert_eq!(cell, name, "only their customers");
+    }
+
+    // Sync: the portal's connection, as the demo made it.
+    client
+        .goto(&format!("{}/#/sync", ready.base))
+        .await
+        .expect("open sync");
+    let connection = text(&client, "#connection[data-status=connected]").await;
+    assert!(
+        connection.contains("Connected to HubSpot by private app"),
+        "{connection}"
+    );
+    let sync = screenshot(&client, "sync.png").await;
     println!(
-        "screenshots: {}, {}, {}",
+        "screenshots: {}, {}, {}, {}",
         overview.display(),
         customer.display(),
-        scoring.display()
+        scoring.display(),
+        sync.display()
     );
 
     client.close().await.expect("close the browser");

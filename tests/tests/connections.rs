@@ -142,6 +142,24 @@ async fn install(server: &TestServer, fake: &RunningFake, operator: &str) -> (u1
     (status, page.text().await.expect("page"))
 }
 
+/// `method path` with `key`, and `body` as JSON when given.
+async fn send(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = server
+        .client
+        .request(method, format!("{}{path}", server.base))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.expect("send")
+}
+
 /// The key a callback page shows.
 fn key_on(page: &str) -> String {
     let start = page.find("<pre>").expect("a key is shown") + 5;
@@ -263,20 +281,22 @@ async fn two_portals_connect_by_oauth_and_private_app_and_sync_side_by_side(t: T
 
     // Private app: validated with HubSpot, first key in the answer.
     let connect = |token: &str| {
-        server
-            .client
-            .post(format!("{}/connections", server.base))
-            .bearer_auth(&operator)
-            .json(&json!({ "access_token": token }))
-            .send()
+        let body = json!({ "access_token": token });
+        send(
+            &server,
+            reqwest::Method::POST,
+            "/connections",
+            &operator,
+            Some(body),
+        )
     };
-    assert_eq!(connect("not-a-pat").await.expect("send").status(), 422);
+    assert_eq!(connect("not-a-pat").await.status(), 422);
     assert_eq!(
-        connect("pat-na1-wrong").await.expect("send").status(),
+        connect("pat-na1-wrong").await.status(),
         422,
         "HubSpot says 401"
     );
-    let made = connect(OTHER_TOKEN).await.expect("send");
+    let made = connect(OTHER_TOKEN).await;
     assert_eq!(made.status(), 201);
     let made: Value = made.json().await.expect("json");
     assert_eq!(made["connection"]["portal_id"], app_portal.to_string());
@@ -307,6 +327,21 @@ async fn two_portals_connect_by_oauth_and_private_app_and_sync_side_by_side(t: T
             "portal {tenant} was never throttled"
         );
     }
+
+    // HubSpot ends a token early: the 401 is answered by a refresh and the request goes on.
+    fake.expire_access_tokens();
+    let refreshes = fake.token_grants("refresh_token");
+    let again = send(&server, reqwest::Method::POST, "/sync", &oauth_key, None).await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(
+        newest_run_ended(&server, &oauth_key).await["status"],
+        "completed"
+    );
+    assert_eq!(
+        fake.token_grants("refresh_token"),
+        refreshes + 1,
+        "one refresh"
+    );
 
     // Each key sees its portal only; operator keys manage, portal keys read.
     server.projected().await;
@@ -354,47 +389,33 @@ async fn two_portals_connect_by_oauth_and_private_app_and_sync_side_by_side(t: T
     assert!(own["token_expires_at"].is_string() || own["method"] == "oauth");
 
     // Keys through the API; a disconnect keeps the data and stops the sync.
-    let key = server
-        .client
-        .post(format!("{}/keys", server.base))
-        .bearer_auth(&operator)
-        .json(&json!({"portal_id": app_portal.to_string(), "name": "dashboard"}))
-        .send()
-        .await
-        .expect("send");
+    let key = send(
+        &server,
+        reqwest::Method::POST,
+        "/keys",
+        &operator,
+        Some(json!({"portal_id": app_portal.to_string(), "name": "dashboard"})),
+    )
+    .await;
     assert_eq!(key.status(), 201);
     let key: Value = key.json().await.expect("json");
     let second = key["key"].as_str().expect("key");
     assert_eq!(ids(&server, second).await, theirs);
-    let revoke = server
-        .client
-        .delete(format!(
-            "{}/keys/{}",
-            server.base,
-            key["id"].as_str().expect("id")
-        ))
-        .bearer_auth(&operator)
-        .send()
-        .await
-        .expect("send");
+    let path = format!("/keys/{}", key["id"].as_str().expect("id"));
+    let revoke = send(&server, reqwest::Method::DELETE, &path, &operator, None).await;
     assert_eq!(revoke.status(), 204);
     assert_eq!(server.get("/customers", second).await.status(), 401);
-    let gone = server
-        .client
-        .delete(format!("{}/connections/{app_portal}", server.base))
-        .bearer_auth(&operator)
-        .send()
-        .await
-        .expect("send");
+    let gone = send(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/connections/{app_portal}"),
+        &operator,
+        None,
+    )
+    .await;
     assert_eq!(gone.status(), 204);
     assert_eq!(ids(&server, &app_key).await, theirs, "data and scores stay");
-    let sync = server
-        .client
-        .post(format!("{}/sync", server.base))
-        .bearer_auth(&app_key)
-        .send()
-        .await
-        .expect("send");
+    let sync = send(&server, reqwest::Method::POST, "/sync", &app_key, None).await;
     assert_eq!(sync.status(), 503, "a disconnected portal does not sync");
 
     // A new key: rotation re-seals the stored tokens, after which the old key can go.
@@ -482,14 +503,14 @@ async fn short_lived_tokens_are_refreshed_and_a_revoked_one_stops_only_its_porta
         fake.token_grants("refresh_token") >= 1,
         "the token was refreshed during the sync"
     );
-    let app = server
-        .client
-        .post(format!("{}/connections", server.base))
-        .bearer_auth(&operator)
-        .json(&json!({ "access_token": OTHER_TOKEN }))
-        .send()
-        .await
-        .expect("send");
+    let app = send(
+        &server,
+        reqwest::Method::POST,
+        "/connections",
+        &operator,
+        Some(json!({ "access_token": OTHER_TOKEN })),
+    )
+    .await;
     assert_eq!(app.status(), 201);
     let app_key = app.json::<Value>().await.expect("json")["api_key"]
         .as_str()

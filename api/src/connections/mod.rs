@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::Utc;
-use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateError, CqrsFramework, EventStore as _};
 use healthscore_domain::connection::{
     CONNECTION_STREAM, Connection, ConnectionCommand, ConnectionError, ConnectionMethod,
@@ -19,7 +18,7 @@ use healthscore_domain::connection::{
 };
 use healthscore_domain::ids::PortalId;
 use healthscore_projections::connection_tokens::{self, SealedTokens};
-use healthscore_projections::{Db, EventRepository, EventStore, StoreError};
+use healthscore_projections::{Db, EventStore, StoreError};
 
 use crate::hubspot::{
     ClientConfig, HubSpotClient, HubSpotError, OAuthApp, OAuthEndpoints, TokenSource,
@@ -28,7 +27,7 @@ use crate::secret::Secret;
 use token::PortalToken;
 pub use vault::{Vault, VaultError};
 
-type Store = PersistedEventStore<EventRepository, Connection>;
+type Store = healthscore_projections::AggregateStore<Connection>;
 
 /// The read scopes an install asks for (HUBSPOT.md).
 pub const READ_SCOPES: [&str; 7] = [
@@ -135,18 +134,14 @@ impl Connections {
         vault: Vault,
         settings: HubSpotSettings,
     ) -> Result<Self, HubSpotError> {
-        let repository = EventRepository::new(log.clone());
+        let (cqrs, aggregate_store) = healthscore_projections::aggregates(&log);
         let endpoints = OAuthEndpoints::new(&settings.api_base)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 log,
-                cqrs: CqrsFramework::new(
-                    PersistedEventStore::new_event_store(repository.clone()),
-                    vec![],
-                    (),
-                ),
-                store: PersistedEventStore::new_event_store(repository),
+                cqrs,
+                store: aggregate_store,
                 vault,
                 settings,
                 endpoints,

@@ -9,16 +9,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateError, CqrsFramework, EventStore as _};
 use healthscore_domain::ids::PortalId;
 use healthscore_domain::scoring::ConfigDocument;
 use healthscore_domain::scoring_config::{
     PortalScoringConfig, ScoringConfigCommand, ScoringConfigError,
 };
-use healthscore_projections::{EventRepository, EventStore};
+use healthscore_projections::EventStore;
 
-type Store = PersistedEventStore<EventRepository, PortalScoringConfig>;
+type Store = healthscore_projections::AggregateStore<PortalScoringConfig>;
 
 /// Why a configuration update was refused.
 #[derive(Debug, thiserror::Error)]
@@ -67,14 +66,10 @@ fn stream_id(portal: PortalId) -> String {
 impl Configs {
     /// Configurations kept in `store`.
     pub fn new(store: &EventStore) -> Self {
-        let repository = EventRepository::new(store.clone());
+        let (cqrs, aggregate_store) = healthscore_projections::aggregates(store);
         Self {
-            cqrs: CqrsFramework::new(
-                PersistedEventStore::new_event_store(repository.clone()),
-                vec![],
-                (),
-            ),
-            store: PersistedEventStore::new_event_store(repository),
+            cqrs,
+            store: aggregate_store,
             events: store.clone(),
             cache: Mutex::default(),
         }

@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 
-use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{CqrsFramework, EventStore as _};
 use healthscore_domain::ids::PortalId;
 use healthscore_domain::owners::{Owner, OwnerDirectory, OwnersCommand};
-use healthscore_projections::{EventRepository, EventStore};
+use healthscore_projections::EventStore;
 
-type Store = PersistedEventStore<EventRepository, OwnerDirectory>;
+type Store = healthscore_projections::AggregateStore<OwnerDirectory>;
 
 /// The owner directories of every portal.
 pub struct Owners {
@@ -31,14 +30,10 @@ fn stream_id(portal: PortalId) -> String {
 impl Owners {
     /// Directories stored in `log`.
     pub fn new(log: &EventStore) -> Self {
-        let repository = EventRepository::new(log.clone());
+        let (cqrs, aggregate_store) = healthscore_projections::aggregates(log);
         Self {
-            cqrs: CqrsFramework::new(
-                PersistedEventStore::new_event_store(repository.clone()),
-                vec![],
-                (),
-            ),
-            store: PersistedEventStore::new_event_store(repository),
+            cqrs,
+            store: aggregate_store,
         }
     }
 

@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 
-use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateError, CqrsFramework, EventStore as _};
 use healthscore_domain::ids::PortalId;
 use healthscore_domain::sync_run::{SyncRun, SyncRunCommand, SyncRunError, SyncStatus};
-use healthscore_projections::{EventRepository, EventStore};
+use healthscore_projections::EventStore;
 
-type Store = PersistedEventStore<EventRepository, SyncRun>;
+type Store = healthscore_projections::AggregateStore<SyncRun>;
 
 /// Runs looked at when searching for the last completed one.
 const RECENT_RUNS: i64 = 200;
@@ -55,14 +54,10 @@ pub fn new_run_id() -> String {
 impl SyncRuns {
     /// Runs stored in `log`.
     pub fn new(log: &EventStore) -> Self {
-        let repository = EventRepository::new(log.clone());
+        let (cqrs, aggregate_store) = healthscore_projections::aggregates(log);
         Self {
-            cqrs: CqrsFramework::new(
-                PersistedEventStore::new_event_store(repository.clone()),
-                vec![],
-                (),
-            ),
-            store: PersistedEventStore::new_event_store(repository),
+            cqrs,
+            store: aggregate_store,
             log: log.clone(),
         }
     }

@@ -4,10 +4,11 @@
 //! Aggregates are rebuilt from their streams (no snapshots). The event's `occurred_at` comes from
 //! the metadata key [`OCCURRED_AT`] (epoch ms) when the command issuer sets it, else commit time.
 
-use cqrs_es::Aggregate;
 use cqrs_es::persist::{
-    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
+    SerializedSnapshot,
 };
+use cqrs_es::{Aggregate, CqrsFramework};
 use serde_json::Value;
 
 use super::{AppendBatch, EventStore, NewEvent, RecordedEvent, now_ms};
@@ -27,6 +28,23 @@ impl EventRepository {
     pub fn new(store: EventStore) -> Self {
         Self { store }
     }
+}
+
+/// The store cqrs-es loads and saves aggregate `A` through: our log.
+pub type AggregateStore<A> = PersistedEventStore<EventRepository, A>;
+
+/// For aggregate `A` over `log`: the command handler (no queries, no services) and the store
+/// that loads its instances.
+pub fn aggregates<A: Aggregate<Services = ()>>(
+    log: &EventStore,
+) -> (CqrsFramework<A, AggregateStore<A>>, AggregateStore<A>) {
+    let repository = EventRepository::new(log.clone());
+    let cqrs = CqrsFramework::new(
+        PersistedEventStore::new_event_store(repository.clone()),
+        vec![],
+        (),
+    );
+    (cqrs, PersistedEventStore::new_event_store(repository))
 }
 
 /// Converts a cqrs-es event into a row to append.

@@ -11,7 +11,7 @@ mod cqrs;
 mod read;
 pub use read::CrmPage;
 
-pub use cqrs::EventRepository;
+pub use cqrs::{AggregateStore, EventRepository, aggregates};
 
 use std::sync::Arc;
 

@@ -41,36 +41,6 @@ impl Workers {
         Self { shutdown, tasks }
     }
 
-    /// Adds the periodic HubSpot sync when `state` has a syncer: one run at start, then one every
-    /// `interval` (incremental, or full while no run has completed). A lease held elsewhere
-    /// (another instance syncing) just skips a turn.
-    #[must_use]
-    pub fn with_sync(mut self, state: &AppState, interval: Duration) -> Self {
-        if let Some(syncer) = state.syncer.clone() {
-            let mut stop = self.shutdown.subscribe();
-            self.tasks.push(tokio::spawn(async move {
-                loop {
-                    let sync = syncer.sync(SyncMode::Incremental);
-                    tokio::select! {
-                        outcome = sync => match outcome {
-                            Ok(_) => {}
-                            Err(SyncError::Busy { run_id, .. }) => {
-                                tracing::debug!(run_id, "another instance is syncing; skipping");
-                            }
-                            Err(error) => tracing::warn!(%error, "periodic sync failed"),
-                        },
-                        _ = stop.changed() => return,
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(interval) => {}
-                        _ = stop.changed() => return,
-                    }
-                }
-            }));
-        }
-        self
-    }
-
     /// Adds the periodic sync of every connected portal: each one's own run at start, then
     /// every `interval`; a portal still syncing skips a turn, one that needs re-authorisation
     /// or was disconnected is not synced.

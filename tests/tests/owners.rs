@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use healthscore_api::hubspot::{ClientConfig, HubSpotClient};
 use healthscore_api::secret::Secret;
+use healthscore_domain::hubspot::properties::OWNER as OWNER_PROPERTY;
 use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, RunningFake};
-use healthscore_fixtures::generate::OWNER_PROPERTY;
 use healthscore_tests::server::TestServer;
 use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::Utc;
 use cqrs_es::{AggregateError, CqrsFramework, EventStore as _};
 use healthscore_domain::connection::{
-    CONNECTION_STREAM, Connection, ConnectionCommand, ConnectionError, ConnectionMethod,
-    ConnectionView,
+    CONNECTION_STREAM, Connection, ConnectionCommand, ConnectionError, ConnectionEvent,
+    ConnectionMethod, ConnectionView,
 };
 use healthscore_domain::ids::PortalId;
 use healthscore_projections::connection_tokens::{self, SealedTokens};
@@ -287,28 +287,30 @@ impl Connections {
 
     /// Every portal ever connected, with its connection, by portal id.
     pub async fn list(&self) -> Result<Vec<(PortalId, ConnectionView)>, ConnectError> {
+        // Every connection event in one read, folded per portal (in log order).
         let events = self.inner.log.read_type(CONNECTION_STREAM).await?;
-        let mut portals: Vec<PortalId> = events
-            .iter()
-            .filter_map(|e| {
-                e.event
-                    .stream_id
-                    .split('/')
-                    .next()?
-                    .parse()
-                    .ok()
-                    .map(PortalId)
-            })
-            .collect();
-        portals.sort_unstable();
-        portals.dedup();
-        let mut connections = Vec::with_capacity(portals.len());
-        for portal in portals {
-            if let Some(view) = self.load(portal).await?.view() {
-                connections.push((portal, view.clone()));
-            }
+        let mut connections: std::collections::BTreeMap<PortalId, Connection> = Default::default();
+        for recorded in events {
+            let event = recorded.event;
+            let Some(portal) = event
+                .stream_id
+                .split('/')
+                .next()
+                .and_then(|p| p.parse().ok())
+            else {
+                continue;
+            };
+            let event: ConnectionEvent =
+                serde_json::from_str(&event.payload).map_err(|e| ConnectError::Record(e.into()))?;
+            connections
+                .entry(PortalId(portal))
+                .or_default()
+                .apply_event(event);
         }
-        Ok(connections)
+        Ok(connections
+            .into_iter()
+            .filter_map(|(portal, connection)| Some((portal, connection.view()?.clone())))
+            .collect())
     }
 
     /// The portals that should sync now.

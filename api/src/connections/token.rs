@@ -76,9 +76,10 @@ impl PortalToken {
             }
         }
         let connections = self.connections()?;
-        let next = self
-            .load_or_refresh(&connections, rejected.is_some() || cached.is_some())
-            .await;
+        // A token we held is due or was refused: refresh. Nothing held yet: the stored one will do
+        // if it is still good.
+        let force = rejected.is_some() || cached.is_some();
+        let next = self.load_or_refresh(&connections, force).await;
         match next {
             Ok(next) => {
                 let token = next.token.clone();

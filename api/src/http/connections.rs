@@ -242,11 +242,6 @@ pub async fn disconnect(
     Path(PortalPath { portal }): Path<PortalPath>,
 ) -> Result<StatusCode, ApiError> {
     connections(&state)?.disconnect(PortalId(portal)).await?;
-    state
-        .portal_syncers
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&PortalId(portal));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -431,9 +426,7 @@ pub async fn callback(
     match finish_install(&state, query).await {
         // The page may show a key: never cached.
         Ok(page) => ([(header::CACHE_CONTROL, "no-store")], page).into_response(),
-        Err((status, message)) => {
-            (status, page("Not connected", &[&message], None)).into_response()
-        }
+        Err((status, message)) => (status, page("Not connected", &[message], None)).into_response(),
     }
 }
 
@@ -472,7 +465,8 @@ async fn finish_install(
             format!("HubSpot did not complete the install: {error}. Nothing was recorded."),
         )
     })?;
-    let answer = after_connect(state, &connected).await.map_err(|_| {
+    let answer = after_connect(state, &connected).await.map_err(|error| {
+        tracing::error!(portal = %connected.portal, ?error, "the first key or sync after an install failed");
         (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!(
@@ -481,30 +475,20 @@ async fn finish_install(
             ),
         )
     })?;
-    let portal = connected.portal.to_string();
-    let mut lines = vec![format!(
-        "Portal {portal} is connected; its first full sync has started."
-    )];
-    if answer.sync_run_url.is_none() {
-        lines.push("The first sync could not start yet; the periodic sync will run it.".to_owned());
-    }
-    let key = answer.api_key.map(|key| {
-        (
-            "This portal's first API key, shown only now (sign in to the dashboard with it):"
-                .to_owned(),
-            key,
-        )
-    });
-    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    Ok(page(
-        "Connected to HubSpot",
-        &lines,
-        key.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-    ))
+    let portal = connected.portal;
+    let line = match answer.sync_run_url {
+        Some(_) => format!("Portal {portal} is connected; its first full sync has started."),
+        None => format!(
+            "Portal {portal} is connected; its first sync could not start yet, the periodic sync will run it."
+        ),
+    };
+    let label = "This portal's first API key, shown only now (sign in to the dashboard with it):";
+    let key = answer.api_key.as_deref().map(|key| (label, key));
+    Ok(page("Connected to HubSpot", &[line], key))
 }
 
 /// A plain page: no script, no styles, every text escaped.
-fn page(title: &str, lines: &[&str], secret: Option<(&str, &str)>) -> Html<String> {
+fn page(title: &str, lines: &[String], secret: Option<(&str, &str)>) -> Html<String> {
     let mut body = format!("<h1>{}</h1>", escape(title));
     for line in lines {
         body.push_str(&format!("<p>{}</p>", escape(line)));

@@ -158,48 +158,53 @@ impl AppState {
         portal: healthscore_domain::ids::PortalId,
     ) -> Result<Syncer, problem::ApiError> {
         use healthscore_domain::connection::ConnectionStatus;
-        if let Some(connections) = &self.connections {
-            let connection = connections.load(portal).await?;
-            match connection.view().map(|v| v.status) {
-                Some(ConnectionStatus::Connected) => {
-                    let mut syncers = self
-                        .portal_syncers
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if let Some(syncer) = syncers.get(&portal) {
-                        return Ok(syncer.clone());
-                    }
-                    let client = connections.client(portal)?;
-                    let syncer = Syncer::new(
-                        client,
-                        self.recorder.clone(),
-                        self.sync_runs.clone(),
-                        self.db.clone(),
-                    );
-                    syncers.insert(portal, syncer.clone());
-                    return Ok(syncer);
-                }
-                Some(ConnectionStatus::NeedsReauthorisation) => {
-                    return Err(problem::ApiError::new(
-                        StatusCode::CONFLICT,
-                        "HubSpot refused this portal's refresh token: connect it again (GET /connect/hubspot with an operator key)",
-                    ));
-                }
-                Some(ConnectionStatus::Disconnected) => {
-                    return Err(problem::ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "this portal is disconnected: connect it again to sync",
-                    ));
-                }
-                None => {}
+        let status = match &self.connections {
+            Some(connections) => connections.load(portal).await?.view().map(|v| v.status),
+            None => None,
+        };
+        match (status, &self.connections) {
+            (Some(ConnectionStatus::Connected), Some(connections)) => {
+                self.connected_syncer(connections, portal)
             }
-        }
-        self.syncer.clone().ok_or_else(|| {
-            problem::ApiError::new(
+            (Some(ConnectionStatus::NeedsReauthorisation), _) => Err(problem::ApiError::new(
+                StatusCode::CONFLICT,
+                "HubSpot refused this portal's refresh token: connect it again (GET /connect/hubspot with an operator key)",
+            )),
+            (Some(ConnectionStatus::Disconnected), _) => Err(problem::ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "this portal is not connected: connect it with POST /connections or GET /connect/hubspot (operator key), or set HUBSPOT_ACCESS_TOKEN",
-            )
-        })
+                "this portal is disconnected: connect it again to sync",
+            )),
+            _ => self.syncer.clone().ok_or_else(|| {
+                problem::ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "this portal is not connected: connect it with POST /connections or GET /connect/hubspot (operator key), or set HUBSPOT_ACCESS_TOKEN",
+                )
+            }),
+        }
+    }
+
+    /// The syncer of a connected portal, built on first use. Its client takes each token from
+    /// the connection, so it outlives refreshes, reconnects and disconnects.
+    fn connected_syncer(
+        &self,
+        connections: &crate::connections::Connections,
+        portal: healthscore_domain::ids::PortalId,
+    ) -> Result<Syncer, problem::ApiError> {
+        let mut syncers = self
+            .portal_syncers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(syncer) = syncers.get(&portal) {
+            return Ok(syncer.clone());
+        }
+        let syncer = Syncer::new(
+            connections.client(portal)?,
+            self.recorder.clone(),
+            self.sync_runs.clone(),
+            self.db.clone(),
+        );
+        syncers.insert(portal, syncer.clone());
+        Ok(syncer)
     }
 
     /// Enables `POST /sync` and the periodic sync with `client`.

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use healthscore_domain::hubspot::properties;
 use healthscore_domain::ids::{ObjectRef, ObjectType};
 use healthscore_projections::read_models::queries::{self, ObjectView};
 use serde::{Deserialize, Serialize};
@@ -21,9 +22,6 @@ pub struct ObjectPath {
     #[param(example = "101")]
     id: String,
 }
-
-/// The property naming a record's owner.
-const OWNER_PROPERTY: &str = "hubspot_owner_id";
 
 /// Parses a HubSpot id from the path; anything else is simply not found.
 fn object_ref(portal: Portal, object_type: ObjectType, id: &str) -> Result<ObjectRef, ApiError> {
@@ -128,7 +126,7 @@ async fn with_owner(
         .map_err(ApiError::internal)?;
     let owner = OwnerRef::of(
         &owners,
-        object.properties.get(OWNER_PROPERTY).map(String::as_str),
+        object.properties.get(properties::OWNER).map(String::as_str),
     );
     Ok(Json(ObjectAnswer { object, owner }))
 }

@@ -88,15 +88,17 @@ impl ApiError {
 
     /// 400 for one bad field: `detail` for a person, `errors: [{field, message}]` for code.
     pub fn bad_field(field: &str, detail: impl Into<String>, message: &str) -> Self {
-        Self::bad_request(detail).with_errors([FieldProblem {
-            field: field.to_owned(),
-            message: message.to_owned(),
-        }])
+        Self::bad_request(detail).naming(field, message)
     }
 
     /// 422 naming the one field that is wrong.
     pub fn unprocessable_field(field: &str, detail: impl Into<String>, message: &str) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail).with_errors([FieldProblem {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail).naming(field, message)
+    }
+
+    /// This problem with `errors: [{field, message}]`.
+    fn naming(self, field: &str, message: &str) -> Self {
+        self.with_errors([FieldProblem {
             field: field.to_owned(),
             message: message.to_owned(),
         }])

@@ -120,6 +120,20 @@ impl Call {
 impl HubSpotClient {
     /// Builds a client. Fails only on a base URL that cannot carry paths or a TLS set-up error.
     pub fn new(config: ClientConfig) -> Result<Self, HubSpotError> {
+        let token = Token::Fixed(config.access_token.clone());
+        Self::build(config, token)
+    }
+
+    /// A client like [`HubSpotClient::new`]'s whose token comes from `source` (the
+    /// configuration's token is not used).
+    pub fn with_token_source(
+        config: ClientConfig,
+        source: Arc<dyn TokenSource>,
+    ) -> Result<Self, HubSpotError> {
+        Self::build(config, Token::Refreshing(source))
+    }
+
+    fn build(config: ClientConfig, token: Token) -> Result<Self, HubSpotError> {
         let invalid = |reason: String| HubSpotError::InvalidBaseUrl {
             url: config.base_url.clone(),
             reason,
@@ -140,24 +154,10 @@ impl HubSpotClient {
             general: RollingLimiter::new(config.rate_limit, config.rate_window),
             search: RollingLimiter::new(config.search_rate_limit, config.search_window),
             policy: RetryPolicy::from(&config),
-            token: Token::Fixed(config.access_token),
+            token,
             counters: ClientCounters::default(),
             history_limit: HistoryLimit::default(),
         };
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
-    }
-
-    /// A client like [`HubSpotClient::new`]'s whose token comes from `source` (the
-    /// configuration's token is not used).
-    pub fn with_token_source(
-        config: ClientConfig,
-        source: Arc<dyn TokenSource>,
-    ) -> Result<Self, HubSpotError> {
-        let client = Self::new(config)?;
-        let mut inner = Arc::into_inner(client.inner).ok_or(HubSpotError::Unauthorized)?;
-        inner.token = Token::Refreshing(source);
         Ok(Self {
             inner: Arc::new(inner),
         })

@@ -135,12 +135,9 @@ impl OAuthEndpoints {
             .form(form)
             .send()
             .await
-            .map_err(|source| HubSpotError::Transport { retries: 0, source })?;
+            .map_err(unreachable)?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| HubSpotError::Transport { retries: 0, source })?;
+        let body = response.bytes().await.map_err(unreachable)?;
         if status.is_success() {
             let grant: WireGrant =
                 serde_json::from_slice(&body).map_err(|source| HubSpotError::Decode {
@@ -183,15 +180,7 @@ impl OAuthEndpoints {
     /// Which portal `access_token` is for, who installed and with which scopes.
     pub async fn info(&self, access_token: &Secret) -> Result<TokenInfo, HubSpotError> {
         let url = self.url(&["oauth", "v1", "access-tokens", access_token.expose()])?;
-        let response =
-            self.http
-                .get(url)
-                .send()
-                .await
-                .map_err(|source| HubSpotError::Transport {
-                    retries: 0,
-                    source: source.without_url(),
-                })?;
+        let response = self.http.get(url).send().await.map_err(unreachable)?;
         let status = response.status();
         if !status.is_success() {
             return Err(HubSpotError::Api {
@@ -199,17 +188,24 @@ impl OAuthEndpoints {
                 message: "the access-token lookup failed".to_owned(),
             });
         }
-        let info: WireInfo = response
-            .json()
-            .await
-            .map_err(|source| HubSpotError::Transport {
-                retries: 0,
-                source: source.without_url(),
+        let body = response.bytes().await.map_err(unreachable)?;
+        let info: WireInfo =
+            serde_json::from_slice(&body).map_err(|source| HubSpotError::Decode {
+                what: "access-token info",
+                source,
             })?;
         Ok(TokenInfo {
             hub_id: info.hub_id,
             user: info.user,
             scopes: info.scopes,
         })
+    }
+}
+
+/// HubSpot could not be reached. The URL is dropped: the token lookup's carries the token.
+fn unreachable(source: reqwest::Error) -> HubSpotError {
+    HubSpotError::Transport {
+        retries: 0,
+        source: source.without_url(),
     }
 }

@@ -3,6 +3,9 @@
 
 use crate::ids::ObjectType;
 
+/// The property naming a record's owner (an owner id from `/crm/v3/owners`).
+pub const OWNER: &str = "hubspot_owner_id";
+
 /// The properties scoring and the read models need (and the record's owner): what a sync reads.
 #[must_use]
 pub fn kept(object_type: ObjectType) -> &'static [&'static str] {
@@ -17,7 +20,7 @@ pub fn kept(object_type: ObjectType) -> &'static [&'static str] {
             "hs_last_sales_activity_date",
             "createdate",
             "lastmodifieddate",
-            "hubspot_owner_id",
+            OWNER,
         ],
         ObjectType::Company => &[
             "name",
@@ -28,7 +31,7 @@ pub fn kept(object_type: ObjectType) -> &'static [&'static str] {
             "hs_last_sales_activity_date",
             "createdate",
             "hs_lastmodifieddate",
-            "hubspot_owner_id",
+            OWNER,
         ],
         ObjectType::Deal => &[
             "dealname",
@@ -41,7 +44,7 @@ pub fn kept(object_type: ObjectType) -> &'static [&'static str] {
             "hs_is_closed_won",
             "createdate",
             "hs_lastmodifieddate",
-            "hubspot_owner_id",
+            OWNER,
         ],
     }
 }

@@ -12,6 +12,12 @@ const FACTOR_LABEL = {
 const DAY = 86400000;
 
 const main = () => document.getElementById("main");
+
+// Each navigation's number: a page whose data arrives after the user moved on draws nothing.
+let routeId = 0;
+function draw(here, ...nodes) {
+  if (here === routeId) main().replaceChildren(...nodes);
+}
 const key = () => sessionStorage.getItem("healthscore.key");
 
 function el(tag, attrs = {}, ...children) {
@@ -106,6 +112,7 @@ function signIn() {
 // --- overview ------------------------------------------------------------------------------
 
 async function overview() {
+  const here = routeId;
   const weekAgo = new Date(Date.now() - 7 * DAY).toISOString();
   const [now, then, movers, owners] = await Promise.all([
     get("/scores/summary"),
@@ -157,7 +164,7 @@ async function overview() {
     el("td", {}, customerLink(m.customer_id, m.name)),
     el("td", { class: "num" }, score(m.score_then), " → ", score(m.score_now)),
     el("td", { class: "num " + (m.delta > 0 ? "up" : "down") }, (m.delta > 0 ? "+" : "") + m.delta.toFixed(1))));
-  main().replaceChildren(
+  draw(here,
     el("h1", {}, "Overview"),
     el("p", { class: "muted" }, now.customers + " customers, mean score " + score(now.mean_score) +
       " (a week ago " + score(then.mean_score) + ")"),
@@ -246,6 +253,7 @@ function historyChart(points, bands) {
 }
 
 async function customer(id, asOf) {
+  const here = routeId;
   const at = asOf ? "?as_of=" + encodeURIComponent(asOf) : "";
   const to = asOf || new Date().toISOString();
   const from = new Date(new Date(to).getTime() - 180 * DAY).toISOString();
@@ -278,7 +286,7 @@ async function customer(id, asOf) {
       el("span", { class: "muted" }, (a.via_company ? ", through its company" : "") + ", since " + date(a.since) +
         (a.since_estimated ? " (estimated)" : ""))));
   };
-  main().replaceChildren(
+  draw(here,
     el("p", {}, el("a", { href: "#/" }, "← Overview")),
     el("h1", {}, view.name || view.properties.email || id),
     el("div", { class: "cols" },
@@ -314,6 +322,7 @@ const PARAMETERS = [
 ];
 
 async function scoring() {
+  const here = routeId;
   const { body: current, headers } = await api("/scoring/config");
   const etag = headers.get("ETag");
   const versions = await get("/scoring/config/versions?limit=100");
@@ -379,7 +388,7 @@ async function scoring() {
         : problem(error));
     }
   };
-  main().replaceChildren(
+  draw(here,
     el("h1", {}, "Scoring"),
     el("p", { class: "muted" }, "Version " + current.version + " since " + date(current.updated_at) + ". Preview a change before saving it."),
     el("form", { class: "panel", onsubmit: (e) => { e.preventDefault(); preview(); } },
@@ -410,6 +419,7 @@ const CONNECTION_WORDS = {
 };
 
 async function sync() {
+  const here = routeId;
   const [list, connection] = await Promise.all([
     get("/sync/runs?limit=10"),
     get("/connection").catch((error) => (error.status === 404 || error.status === 503 ? null : Promise.reject(error))),
@@ -439,7 +449,7 @@ async function sync() {
       el("p", { class: "muted" }, live.objects + " objects, " + live.objects_per_second.toFixed(0) + "/s" +
         (live.eta_seconds ? ", about " + Math.ceil(live.eta_seconds) + " s left" : "")));
   }
-  main().replaceChildren(
+  draw(here,
     el("h1", {}, "Sync"),
     el("section", { class: "panel" },
       status, start, message, progress),
@@ -457,6 +467,7 @@ async function sync() {
 
 async function route() {
   clearTimeout(syncTimer);
+  const here = ++routeId;
   const hash = location.hash || "#/";
   const [path, query] = hash.slice(1).split("?");
   const params = new URLSearchParams(query || "");
@@ -472,7 +483,7 @@ async function route() {
     document.title = "healthscore – " + (document.querySelector("main h1") || {}).textContent;
   } catch (error) {
     if (error.status === 401) return;
-    main().replaceChildren(el("h1", {}, "Something went wrong"), el("p", { class: "error", role: "alert" }, error.message));
+    draw(here, el("h1", {}, "Something went wrong"), el("p", { class: "error", role: "alert" }, error.message));
   }
 }
 

@@ -9,5 +9,6 @@ pub mod ids;
 pub mod owners;
 pub mod scoring;
 pub mod scoring_config;
+pub mod sentiment;
 pub mod sync_run;
 pub mod time;

@@ -119,6 +119,33 @@ impl CrmObject {
                     occurred_at,
                 }]
             }
+            CrmObjectCommand::RecordSentiment {
+                value,
+                note,
+                author,
+                recorded_at,
+                ..
+            } => vec![CrmObjectEvent::SentimentRecorded {
+                object,
+                value,
+                // An erased contact's notes stay blank, like its properties.
+                note: if self.state.erased {
+                    ERASED_VALUE.to_string()
+                } else {
+                    note
+                },
+                author,
+                occurred_at: recorded_at,
+            }],
+            CrmObjectCommand::ClearSentiment {
+                author,
+                recorded_at,
+                ..
+            } => vec![CrmObjectEvent::SentimentCleared {
+                object,
+                author,
+                occurred_at: recorded_at,
+            }],
             CrmObjectCommand::ObserveSnapshot(snapshot) => {
                 observe::snapshot(&self.state, &self.recorded, &snapshot)
             }

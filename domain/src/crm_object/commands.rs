@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{ObjectRef, ObjectType};
+use crate::sentiment::SentimentValue;
 
 /// A request to record something HubSpot told us about one object.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +79,28 @@ pub enum CrmObjectCommand {
         object: ObjectRef,
         /// When, epoch ms.
         occurred_at: i64,
+    },
+    /// A CSM records their sentiment (`PUT .../sentiment`).
+    RecordSentiment {
+        /// The contact or company.
+        object: ObjectRef,
+        /// Green, yellow or red.
+        value: SentimentValue,
+        /// The CSM's note.
+        note: String,
+        /// The API key's name.
+        author: String,
+        /// The server's clock, epoch ms.
+        recorded_at: i64,
+    },
+    /// A CSM clears the sentiment (`DELETE .../sentiment`).
+    ClearSentiment {
+        /// The contact or company.
+        object: ObjectRef,
+        /// The API key's name.
+        author: String,
+        /// The server's clock, epoch ms.
+        recorded_at: i64,
     },
     /// A sync saw the object in this state; only differences become events.
     ObserveSnapshot(Snapshot),
@@ -158,6 +181,8 @@ impl CrmObjectCommand {
             | Self::RecordMergedInto { object, .. }
             | Self::RecordAssociation { object, .. }
             | Self::ErasePersonalData { object, .. }
+            | Self::RecordSentiment { object, .. }
+            | Self::ClearSentiment { object, .. }
             | Self::ObserveAssociation { object, .. } => *object,
             Self::ObserveSnapshot(snapshot) => snapshot.object,
         }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::ObjectRef;
+use crate::sentiment::SentimentValue;
 
 /// What happened to a contact, company or deal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +81,28 @@ pub enum CrmObjectEvent {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         estimated: bool,
     },
+    /// A CSM recorded their sentiment about this contact or company (through the API).
+    SentimentRecorded {
+        /// The object.
+        object: ObjectRef,
+        /// Green, yellow or red.
+        value: SentimentValue,
+        /// Why, in the CSM's words (blanked by a privacy deletion).
+        note: String,
+        /// The name of the API key that recorded it.
+        author: String,
+        /// When it was recorded (the server's clock), epoch ms.
+        occurred_at: i64,
+    },
+    /// A CSM withdrew the sentiment: from here on there is none.
+    SentimentCleared {
+        /// The object.
+        object: ObjectRef,
+        /// The name of the API key that cleared it.
+        author: String,
+        /// When, epoch ms.
+        occurred_at: i64,
+    },
     /// A GDPR privacy deletion: every personal value of this object is gone, here and in the log.
     PersonalDataErased {
         /// The object.
@@ -100,6 +123,8 @@ impl CrmObjectEvent {
             | Self::ObjectsMergedIn { occurred_at, .. }
             | Self::MergedInto { occurred_at, .. }
             | Self::AssociationChanged { occurred_at, .. }
+            | Self::SentimentRecorded { occurred_at, .. }
+            | Self::SentimentCleared { occurred_at, .. }
             | Self::PersonalDataErased { occurred_at, .. } => *occurred_at,
         }
     }
@@ -114,13 +139,18 @@ impl CrmObjectEvent {
             | Self::ObjectsMergedIn { object, .. }
             | Self::MergedInto { object, .. }
             | Self::AssociationChanged { object, .. }
+            | Self::SentimentRecorded { object, .. }
+            | Self::SentimentCleared { object, .. }
             | Self::PersonalDataErased { object, .. } => *object,
         }
     }
 }
 
-/// The stable type name of [`CrmObjectEvent::PropertiesChanged`], the only event with personal data.
+/// The stable type name of [`CrmObjectEvent::PropertiesChanged`], whose values are personal data.
 pub const PROPERTIES_CHANGED: &str = "PropertiesChanged";
+
+/// The stable type name of [`CrmObjectEvent::SentimentRecorded`], whose note is personal data.
+pub const SENTIMENT_RECORDED: &str = "SentimentRecorded";
 
 /// The replacement for an erased property value.
 pub const ERASED_VALUE: &str = "";
@@ -135,6 +165,8 @@ impl DomainEvent for CrmObjectEvent {
             Self::ObjectsMergedIn { .. } => "ObjectsMergedIn",
             Self::MergedInto { .. } => "MergedInto",
             Self::AssociationChanged { .. } => "AssociationChanged",
+            Self::SentimentRecorded { .. } => SENTIMENT_RECORDED,
+            Self::SentimentCleared { .. } => "SentimentCleared",
             Self::PersonalDataErased { .. } => "PersonalDataErased",
         }
         .to_string()
@@ -145,15 +177,35 @@ impl DomainEvent for CrmObjectEvent {
     }
 }
 
-/// Blanks every property value in a stored event payload, keeping names and structure.
-/// Used to erase a contact's history in place on a privacy deletion.
+/// Blanks every property value and sentiment note in a stored event payload, keeping names and
+/// structure. Used to erase a contact's history in place on a privacy deletion.
 pub fn redact_payload(event_type: &str, payload: &mut Value) {
-    if event_type != PROPERTIES_CHANGED {
-        return;
+    match event_type {
+        PROPERTIES_CHANGED => {
+            if let Some(changes) = payload.get_mut("changes").and_then(Value::as_object_mut) {
+                for value in changes.values_mut() {
+                    *value = Value::String(ERASED_VALUE.to_string());
+                }
+            }
+        }
+        SENTIMENT_RECORDED => {
+            if let Some(note) = payload.get_mut("note") {
+                *note = Value::String(ERASED_VALUE.to_string());
+            }
+        }
+        _ => {}
     }
-    if let Some(changes) = payload.get_mut("changes").and_then(Value::as_object_mut) {
-        for value in changes.values_mut() {
-            *value = Value::String(ERASED_VALUE.to_string());
+}
+
+impl CrmObjectEvent {
+    /// The same event with its personal data blanked (what [`redact_payload`] leaves in the log).
+    pub fn redact(&mut self) {
+        match self {
+            Self::PropertiesChanged { changes, .. } => changes
+                .values_mut()
+                .for_each(|value| *value = ERASED_VALUE.to_string()),
+            Self::SentimentRecorded { note, .. } => *note = ERASED_VALUE.to_string(),
+            _ => {}
         }
     }
 }

@@ -16,6 +16,8 @@ mod tests_history;
 pub use aggregate::CrmObject;
 pub use commands::{CrmObjectCommand, PastValue, Snapshot, Stamping, association_type};
 pub use error::CrmObjectError;
-pub use events::{CrmObjectEvent, ERASED_VALUE, PROPERTIES_CHANGED, redact_payload};
+pub use events::{
+    CrmObjectEvent, ERASED_VALUE, PROPERTIES_CHANGED, SENTIMENT_RECORDED, redact_payload,
+};
 pub use from_webhook::commands_for;
 pub use state::{Association, ObjectState, Stamped};

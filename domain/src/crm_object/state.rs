@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::{CrmObjectEvent, ERASED_VALUE};
 use crate::ids::ObjectRef;
+use crate::sentiment::SentimentValue;
 
 /// A value with the HubSpot time it was set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +70,9 @@ pub struct ObjectState {
     pub associations: BTreeMap<String, Association>,
     /// True after a privacy deletion.
     pub erased: bool,
+    /// The latest sentiment recorded (`None` inside when it was cleared), stamped with when.
+    #[serde(default)]
+    pub sentiment: Option<Stamped<Option<SentimentValue>>>,
 }
 
 impl ObjectState {
@@ -120,12 +124,24 @@ impl ObjectState {
                         estimated: *estimated,
                     });
             }
+            CrmObjectEvent::SentimentRecorded {
+                value, occurred_at, ..
+            } => self.set_sentiment(Some(*value), *occurred_at),
+            CrmObjectEvent::SentimentCleared { occurred_at, .. } => {
+                self.set_sentiment(None, *occurred_at);
+            }
             CrmObjectEvent::PersonalDataErased { .. } => {
                 self.erased = true;
                 for stamped in self.properties.values_mut() {
                     stamped.value = ERASED_VALUE.to_string();
                 }
             }
+        }
+    }
+
+    fn set_sentiment(&mut self, value: Option<SentimentValue>, occurred_at: i64) {
+        if let Some(fresh) = update_slot(self.sentiment.as_mut(), value, occurred_at) {
+            self.sentiment = Some(fresh);
         }
     }
 

@@ -27,10 +27,41 @@ pub struct Combined {
 /// `min_coverage` (or with A empty) the result is `insufficient_data`; otherwise
 /// score = 100 * sum(w * v) / sum(w) over A.
 pub fn combine(values: &[(Factor, Option<Decimal>)], config: &ScoringConfig) -> Combined {
-    let weight = |factor: Factor| config.weights.get(factor);
+    let weighted: Vec<(Decimal, Option<Decimal>)> = values
+        .iter()
+        .map(|(f, v)| (config.weights.get(*f), *v))
+        .collect();
+    let outcome = combine_weighted(&weighted, config);
+    Combined {
+        status: outcome.status,
+        score: outcome.score,
+        band: outcome.band,
+        coverage: outcome.coverage,
+        contributions: values
+            .iter()
+            .map(|(f, _)| *f)
+            .zip(outcome.contributions)
+            .collect(),
+    }
+}
+
+/// [`combine`] over `(weight, value)` pairs: custom factors have no [`Factor`] of their own.
+pub(crate) struct WeightedOutcome {
+    pub(crate) status: ScoreStatus,
+    pub(crate) score: Option<Decimal>,
+    pub(crate) band: Option<Band>,
+    pub(crate) coverage: Decimal,
+    /// Per input entry, in input order.
+    pub(crate) contributions: Vec<Option<Decimal>>,
+}
+
+pub(crate) fn combine_weighted(
+    values: &[(Decimal, Option<Decimal>)],
+    config: &ScoringConfig,
+) -> WeightedOutcome {
     let applicable = values
         .iter()
-        .filter_map(|(f, v)| v.map(|v| (weight(*f), v)))
+        .filter_map(|(w, v)| v.map(|v| (*w, v)))
         .filter(|(w, _)| *w > Decimal::ZERO);
     let (weight_sum, weighted_sum) =
         applicable.fold((Decimal::ZERO, Decimal::ZERO), |acc, (w, v)| {
@@ -42,22 +73,22 @@ pub fn combine(values: &[(Factor, Option<Decimal>)], config: &ScoringConfig) -> 
     let coverage = weight_sum / Decimal::ONE_HUNDRED;
 
     if weight_sum.is_zero() || coverage < config.min_coverage {
-        return Combined {
+        return WeightedOutcome {
             status: ScoreStatus::InsufficientData,
             score: None,
             band: None,
             coverage,
-            contributions: values.iter().map(|(f, _)| (*f, None)).collect(),
+            contributions: vec![None; values.len()],
         };
     }
 
     let points = |w: Decimal, v: Decimal| w.saturating_mul(v) / weight_sum * Decimal::ONE_HUNDRED;
     let contributions = values
         .iter()
-        .map(|(f, v)| (*f, v.map(|v| points(weight(*f), v))))
+        .map(|(w, v)| v.map(|v| points(*w, v)))
         .collect();
     let score = round(weighted_sum / weight_sum * Decimal::ONE_HUNDRED, 1);
-    Combined {
+    WeightedOutcome {
         status: ScoreStatus::Scored,
         score: Some(score),
         band: Some(band_for(score, &config.bands)),

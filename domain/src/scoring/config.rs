@@ -2,6 +2,7 @@
 //! validation live in `parse`.
 
 use super::model::Factor;
+use crate::sentiment::SentimentValue;
 use super::numbers::{days_before, serialize_decimal, serialize_decimal_map};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -27,9 +28,78 @@ pub struct ScoringConfig {
     pub lifecycle_stage: LifecycleStageConfig,
     /// Settings of the activity_frequency factor.
     pub activity_frequency: ActivityFrequencyConfig,
+    /// Settings of the csm_sentiment factor (v2; a scorecard writes them, a v1 document not).
+    #[serde(skip_serializing)]
+    pub csm_sentiment: CsmSentimentConfig,
+    /// The weights of a scorecard's custom factors, by key (written inside `weights`).
+    #[serde(skip_serializing)]
+    pub custom_weights: BTreeMap<String, Decimal>,
+}
+
+/// Settings of csm_sentiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CsmSentimentConfig {
+    /// Value in [0, 1] of each sentiment.
+    pub values: SentimentValues,
+    /// Days after which a sentiment no longer counts (> 0).
+    #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
+    pub expires_days: Decimal,
+}
+
+/// The value of each sentiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SentimentValues {
+    /// Green (1.0 by default).
+    #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
+    pub green: Decimal,
+    /// Yellow (0.5 by default).
+    #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
+    pub yellow: Decimal,
+    /// Red (0.0 by default).
+    #[serde(serialize_with = "serialize_decimal")]
+    #[schema(value_type = f64)]
+    pub red: Decimal,
+}
+
+impl SentimentValues {
+    /// The value of `sentiment`.
+    pub fn of(&self, sentiment: SentimentValue) -> Decimal {
+        match sentiment {
+            SentimentValue::Green => self.green,
+            SentimentValue::Yellow => self.yellow,
+            SentimentValue::Red => self.red,
+        }
+    }
+
+    /// The value of `sentiment`, mutably.
+    pub fn of_mut(&mut self, sentiment: SentimentValue) -> &mut Decimal {
+        match sentiment {
+            SentimentValue::Green => &mut self.green,
+            SentimentValue::Yellow => &mut self.yellow,
+            SentimentValue::Red => &mut self.red,
+        }
+    }
+}
+
+impl Default for CsmSentimentConfig {
+    fn default() -> Self {
+        CsmSentimentConfig {
+            values: SentimentValues {
+                green: Decimal::ONE,
+                yellow: Decimal::new(5, 1),
+                red: Decimal::ZERO,
+            },
+            expires_days: Decimal::from(90),
+        }
+    }
 }
 
 /// The weight of each factor, decimals >= 0 adding up to 100; a factor left out weighs 0.
+/// The v2 factors (customer_health, csm_sentiment, custom factors) are written only when
+/// weighted, so a v1 configuration reads as it always has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Weights {
     /// Weight of engagement_recency.
@@ -52,6 +122,19 @@ pub struct Weights {
     #[serde(serialize_with = "serialize_decimal")]
     #[schema(value_type = f64)]
     pub deal_value: Decimal,
+    /// Weight of customer_health (company scorecards).
+    #[serde(serialize_with = "serialize_decimal", skip_serializing_if = "Decimal::is_zero")]
+    #[schema(value_type = Option<f64>)]
+    pub customer_health: Decimal,
+    /// Weight of csm_sentiment.
+    #[serde(serialize_with = "serialize_decimal", skip_serializing_if = "Decimal::is_zero")]
+    #[schema(value_type = Option<f64>)]
+    pub csm_sentiment: Decimal,
+    /// What [`Weights::get_mut`] answers for [`Factor::Custom`]: custom factors' weights live
+    /// in [`ScoringConfig::custom_weights`], by key; nothing reads this.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub(crate) unkeyed: Decimal,
 }
 
 impl Weights {
@@ -62,9 +145,12 @@ impl Weights {
         lifecycle_stage: Decimal::ZERO,
         activity_frequency: Decimal::ZERO,
         deal_value: Decimal::ZERO,
+        customer_health: Decimal::ZERO,
+        csm_sentiment: Decimal::ZERO,
+        unkeyed: Decimal::ZERO,
     };
 
-    /// The weight of `factor`.
+    /// The weight of a built-in `factor` (0 for [`Factor::Custom`]: see [`Weights::of_key`]).
     pub fn get(&self, factor: Factor) -> Decimal {
         match factor {
             Factor::EngagementRecency => self.engagement_recency,
@@ -72,10 +158,13 @@ impl Weights {
             Factor::LifecycleStage => self.lifecycle_stage,
             Factor::ActivityFrequency => self.activity_frequency,
             Factor::DealValue => self.deal_value,
+            Factor::CustomerHealth => self.customer_health,
+            Factor::CsmSentiment => self.csm_sentiment,
+            Factor::Custom => Decimal::ZERO,
         }
     }
 
-    /// The weight of `factor`, mutably.
+    /// The weight of a built-in `factor`, mutably (a custom one has its entry in `custom`).
     pub fn get_mut(&mut self, factor: Factor) -> &mut Decimal {
         match factor {
             Factor::EngagementRecency => &mut self.engagement_recency,
@@ -83,6 +172,9 @@ impl Weights {
             Factor::LifecycleStage => &mut self.lifecycle_stage,
             Factor::ActivityFrequency => &mut self.activity_frequency,
             Factor::DealValue => &mut self.deal_value,
+            Factor::CustomerHealth => &mut self.customer_health,
+            Factor::CsmSentiment => &mut self.csm_sentiment,
+            Factor::Custom => &mut self.unkeyed,
         }
     }
 }
@@ -153,6 +245,7 @@ impl Default for Weights {
             lifecycle_stage: Decimal::from(15),
             activity_frequency: Decimal::from(20),
             deal_value: Decimal::from(20),
+            ..Weights::ZERO
         }
     }
 }
@@ -220,11 +313,29 @@ impl Default for ScoringConfig {
             deal_momentum: DealMomentumConfig::default(),
             lifecycle_stage: LifecycleStageConfig::default(),
             activity_frequency: ActivityFrequencyConfig::default(),
+            csm_sentiment: CsmSentimentConfig::default(),
+            custom_weights: BTreeMap::new(),
         }
     }
 }
 
 impl ScoringConfig {
+    /// The weight of the factor named `key`, built-in or custom (0 when absent).
+    pub fn weight_of(&self, key: &str) -> Decimal {
+        match Factor::from_any_name(key) {
+            Some(factor) => self.weights.get(factor),
+            None => self.custom_weights.get(key).copied().unwrap_or_default(),
+        }
+    }
+
+    /// Every weight, the custom ones included.
+    pub fn all_weights(&self) -> impl Iterator<Item = Decimal> + '_ {
+        Factor::BUILT_IN
+            .into_iter()
+            .map(|f| self.weights.get(f))
+            .chain(self.custom_weights.values().copied())
+    }
+
     /// `t - deal_momentum.window_days`: the instant whose deal state gives `DealFacts::then`.
     pub fn deal_momentum_then(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         days_before(t, self.deal_momentum.window_days)

@@ -6,6 +6,8 @@ use super::config::ScoringConfig;
 use super::model::{CustomerFacts, DealFacts};
 use super::numbers::{days_between, decimal_to_json, round, to_f64, unit_from_f64};
 use super::properties::{DealStatus, deal_amount, deal_status, parse_hubspot_date, prop};
+use super::scorecards::{CustomFactor, Of};
+use crate::sentiment::SentimentValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -188,6 +190,97 @@ pub(crate) fn deal_value(
                 "value_total": decimal_to_json(total),
                 "portal_median": median.map(decimal_to_json),
             })
+        }),
+    }
+}
+
+/// customer_health: the mean of score / 100 over an account's scored customers; N/A without one.
+pub(crate) fn customer_health(scores: &[Decimal], detail: Detail) -> FactorOutcome {
+    let value = (!scores.is_empty()).then(|| {
+        let sum = scores
+            .iter()
+            .fold(Decimal::ZERO, |acc, s| acc.saturating_add(*s));
+        sum / Decimal::from(scores.len()) / Decimal::ONE_HUNDRED
+    });
+    FactorOutcome {
+        value,
+        detail: detail.of(|| {
+            json!({
+                "customers_scored": scores.len(),
+                "mean_score": value.map(|v| decimal_to_json(round(v * Decimal::ONE_HUNDRED, 2))),
+            })
+        }),
+    }
+}
+
+/// csm_sentiment: the configured value of the latest sentiment, N/A when there is none or it
+/// is more than `expires_days` old at `t`.
+pub(crate) fn csm_sentiment(
+    sentiment: Option<(SentimentValue, DateTime<Utc>)>,
+    config: &ScoringConfig,
+    t: DateTime<Utc>,
+    detail: Detail,
+) -> FactorOutcome {
+    let settings = &config.csm_sentiment;
+    let Some((sentiment, recorded_at)) = sentiment else {
+        return FactorOutcome {
+            value: None,
+            detail: detail.of(|| json!({ "sentiment": null })),
+        };
+    };
+    let days = days_between(recorded_at, t).max(0.0);
+    let expired = days > to_f64(settings.expires_days);
+    FactorOutcome {
+        value: (!expired).then(|| settings.values.of(sentiment)),
+        detail: detail.of(|| {
+            json!({
+                "sentiment": sentiment,
+                "recorded_at": instant_json(recorded_at),
+                "days": days_json(days),
+                "expires_days": decimal_to_json(settings.expires_days),
+                "expired": expired,
+            })
+        }),
+    }
+}
+
+/// A custom factor: its transform of the property on the subject, or on each related object
+/// combined by its aggregate; N/A when no object has a value that transforms.
+pub(crate) fn custom_factor(
+    factor: &CustomFactor,
+    facts: &CustomerFacts,
+    t: DateTime<Utc>,
+    detail: Detail,
+) -> FactorOutcome {
+    let read: Vec<&str> = match factor.of {
+        Of::Subject => vec![prop(&facts.contact, &factor.property).unwrap_or_default()],
+        Of::Companies | Of::Contacts => facts
+            .companies
+            .iter()
+            .map(|props| prop(props, &factor.property).unwrap_or_default())
+            .collect(),
+    };
+    let values: Vec<Decimal> = read
+        .iter()
+        .filter_map(|raw| factor.transform.apply(raw, t))
+        .collect();
+    let value = factor.aggregate.combine(&values);
+    FactorOutcome {
+        value,
+        detail: detail.of(|| {
+            let mut detail = json!({
+                "property": factor.property,
+                "of": factor.of.as_str(),
+            });
+            match factor.of {
+                Of::Subject => detail["raw"] = json!(read.first().filter(|r| !r.is_empty())),
+                Of::Companies | Of::Contacts => {
+                    detail["aggregate"] = json!(factor.aggregate.as_str());
+                    detail["objects"] = json!(read.len());
+                    detail["values"] = json!(values.len());
+                }
+            }
+            detail
         }),
     }
 }

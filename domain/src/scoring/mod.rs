@@ -10,28 +10,39 @@
 
 mod combine;
 mod config;
+mod document_json;
 mod factors;
 mod model;
 mod momentum;
 mod numbers;
 mod parse;
+mod parse_v2;
 mod properties;
 mod report;
+mod scorecards;
 
 pub use combine::{Combined, band_for, combine};
 pub use config::{
-    ActivityFrequencyConfig, BandsConfig, DealMomentumConfig, EngagementRecencyConfig,
-    LifecycleStageConfig, ScoringConfig, Weights,
+    ActivityFrequencyConfig, BandsConfig, CsmSentimentConfig, DealMomentumConfig,
+    EngagementRecencyConfig, LifecycleStageConfig, ScoringConfig, SentimentValues, Weights,
 };
 pub use factors::{deal_value_total, portal_median};
 pub use model::{
     Band, CustomerFacts, DealFacts, Factor, FactorStatus, Link, Properties, ScoreStatus,
     SharedProperties,
 };
+pub(crate) use numbers::exact_decimal_map;
 pub use numbers::{float_json, serialize_float, serialize_opt_float};
 pub use parse::{ConfigDocument, FieldError};
 pub use properties::{DealStatus, deal_amount, deal_probability, deal_status, parse_hubspot_date};
-pub use report::{FactorReport, ScoreReport, score_customer, score_customer_without_detail};
+pub use scorecards::{
+    Aggregate, Condition, CustomFactor, DEFAULT_SCORECARD, Of, Op, Operand, Population,
+    Scorecard, ScoringDocument, Shape, Subject, Transform, all_hold,
+};
+pub use report::{
+    FactorReport, ScoreReport, SubjectFacts, score_customer, score_customer_without_detail,
+    score_subject,
+};
 
 #[cfg(test)]
 mod tests;

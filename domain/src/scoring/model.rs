@@ -60,7 +60,8 @@ pub struct DealFacts {
     pub then: Option<SharedProperties>,
 }
 
-/// The five factors, in the order of the specification ([`Factor::ALL`]).
+/// The factors: the five of v1 in the order of the specification ([`Factor::ALL`]), then the
+/// v2 ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Factor {
@@ -74,10 +75,16 @@ pub enum Factor {
     ActivityFrequency,
     /// The customer's not-lost deal value against the portal median.
     DealValue,
+    /// An account's customers' mean score (company scorecards).
+    CustomerHealth,
+    /// The CSM's own sentiment.
+    CsmSentiment,
+    /// A custom factor on a HubSpot property; its report names its key.
+    Custom,
 }
 
 impl Factor {
-    /// Every factor, in specification order.
+    /// The five v1 factors, in specification order.
     pub const ALL: [Factor; 5] = [
         Factor::EngagementRecency,
         Factor::DealMomentum,
@@ -86,7 +93,19 @@ impl Factor {
         Factor::DealValue,
     ];
 
-    /// The factor's name as it appears in JSON (`engagement_recency`, ...).
+    /// Every named factor: the five of v1, then customer_health and csm_sentiment.
+    pub const BUILT_IN: [Factor; 7] = [
+        Factor::EngagementRecency,
+        Factor::DealMomentum,
+        Factor::LifecycleStage,
+        Factor::ActivityFrequency,
+        Factor::DealValue,
+        Factor::CustomerHealth,
+        Factor::CsmSentiment,
+    ];
+
+    /// The factor's name as it appears in JSON (`engagement_recency`, ...; `custom` stands for
+    /// any custom factor, whose reports carry its key).
     pub fn as_str(self) -> &'static str {
         match self {
             Factor::EngagementRecency => "engagement_recency",
@@ -94,12 +113,20 @@ impl Factor {
             Factor::LifecycleStage => "lifecycle_stage",
             Factor::ActivityFrequency => "activity_frequency",
             Factor::DealValue => "deal_value",
+            Factor::CustomerHealth => "customer_health",
+            Factor::CsmSentiment => "csm_sentiment",
+            Factor::Custom => "custom",
         }
     }
 
-    /// The factor with this JSON name, if any.
+    /// The v1 factor with this JSON name, if any.
     pub fn from_name(name: &str) -> Option<Factor> {
         Factor::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// The built-in factor (v1 or v2) with this JSON name, if any.
+    pub fn from_any_name(name: &str) -> Option<Factor> {
+        Factor::BUILT_IN.into_iter().find(|f| f.as_str() == name)
     }
 }
 

@@ -137,3 +137,54 @@ pub(crate) fn days_before(t: DateTime<Utc>, days: Decimal) -> DateTime<Utc> {
 pub(crate) fn days_between(earlier: DateTime<Utc>, later: DateTime<Utc>) -> f64 {
     (later - earlier).num_milliseconds() as f64 / MS_PER_DAY as f64
 }
+
+/// `#[serde(with)]` for a map of decimals stored exactly, each as a string.
+pub(crate) mod exact_decimal_map {
+    use std::collections::BTreeMap;
+
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Exact(#[serde(with = "rust_decimal::serde::str")] Decimal);
+
+    pub(crate) fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Decimal>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(map.iter().map(|(k, v)| (k, Exact(*v))))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Decimal>, D::Error> {
+        let map = BTreeMap::<String, Exact>::deserialize(d)?;
+        Ok(map.into_iter().map(|(k, Exact(v))| (k, v)).collect())
+    }
+}
+
+/// `#[serde(with)]` for `[upper, value]` pairs of decimals stored exactly, as strings.
+pub(crate) mod exact_decimal_pairs {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Pair(
+        #[serde(with = "rust_decimal::serde::str")] Decimal,
+        #[serde(with = "rust_decimal::serde::str")] Decimal,
+    );
+
+    pub(crate) fn serialize<S: Serializer>(
+        pairs: &[(Decimal, Decimal)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(pairs.iter().map(|(a, b)| Pair(*a, *b)))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(Decimal, Decimal)>, D::Error> {
+        let pairs = Vec::<Pair>::deserialize(d)?;
+        Ok(pairs.into_iter().map(|Pair(a, b)| (a, b)).collect())
+    }
+}

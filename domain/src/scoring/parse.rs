@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-const TOP_KEYS: [&str; 7] = [
+pub(super) const TOP_KEYS: [&str; 7] = [
     "weights",
     "bands",
     "min_coverage",
@@ -31,7 +31,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError {
             field: field.into(),
             message: message.into(),
@@ -45,10 +45,10 @@ impl FieldError {
 /// validation reads the written text instead.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConfigDocument {
-    value: Value,
+    pub(super) value: Value,
     /// Dotted path of each number (`weights.deal_value`, as [`FieldError`]s name fields) to
     /// its text.
-    numbers: BTreeMap<String, String>,
+    pub(super) numbers: BTreeMap<String, String>,
 }
 
 impl ConfigDocument {
@@ -79,8 +79,8 @@ impl ConfigDocument {
     }
 }
 
-/// Records the text of every number under `raw` by its dotted path (objects only: a
-/// configuration has no arrays of numbers).
+/// Records the text of every number under `raw` by its path: dotted for object members,
+/// `[i]` for array elements (`scorecards[0].weights.deal_value`).
 fn collect_numbers(
     raw: &serde_json::value::RawValue,
     path: &str,
@@ -100,6 +100,12 @@ fn collect_numbers(
                 collect_numbers(member, &path, numbers)?;
             }
         }
+        Some(b'[') => {
+            let elements: Vec<&serde_json::value::RawValue> = serde_json::from_str(text)?;
+            for (i, element) in elements.into_iter().enumerate() {
+                collect_numbers(element, &format!("{path}[{i}]"), numbers)?;
+            }
+        }
         Some(b'-' | b'0'..=b'9') => {
             numbers.insert(path.to_owned(), text.to_owned());
         }
@@ -112,7 +118,7 @@ fn collect_numbers(
 /// `None` when it is too large to take. Decimal addition would round a sum that needs more
 /// digits than a decimal holds, and call three 27-decimal values that add up to just under 100
 /// exactly 100: the sum is taken in integers of 10^-28 instead.
-fn exact_sum(values: impl Iterator<Item = Decimal>) -> Option<String> {
+pub(super) fn exact_sum(values: impl Iterator<Item = Decimal>) -> Option<String> {
     const SCALE: u32 = 28;
     let mut total: i128 = 0;
     for value in values {
@@ -133,24 +139,34 @@ fn exact_sum(values: impl Iterator<Item = Decimal>) -> Option<String> {
 
 /// Collects errors while reading one document.
 #[derive(Default)]
-struct Reader<'a> {
-    errors: Vec<FieldError>,
+pub(super) struct Reader<'a> {
+    pub(super) errors: Vec<FieldError>,
     /// The written text of the document's numbers, by path (empty: read them from the `Value`).
-    numbers: Option<&'a BTreeMap<String, String>>,
+    pub(super) numbers: Option<&'a BTreeMap<String, String>>,
+    /// Prepended to every field path: `scorecards[1].` while reading a scorecard.
+    pub(super) prefix: String,
 }
 
 impl Reader<'_> {
-    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        let field = field.into();
+        // An empty field names what the prefix names (`scorecards[0]`, not `scorecards[0].`).
+        let field = if field.is_empty() {
+            self.prefix.trim_end_matches('.').to_owned()
+        } else {
+            format!("{}{field}", self.prefix)
+        };
         self.errors.push(FieldError::new(field, message));
     }
 
     /// A JSON number as the exact decimal written; `None` (with an error) for anything else.
-    fn number(&mut self, field: &str, value: &Value) -> Option<Decimal> {
+    pub(super) fn number(&mut self, field: &str, value: &Value) -> Option<Decimal> {
         let Value::Number(number) = value else {
             self.error(field, "must be a number");
             return None;
         };
-        let written = self.numbers.and_then(|numbers| numbers.get(field));
+        let path = format!("{}{field}", self.prefix);
+        let written = self.numbers.and_then(|numbers| numbers.get(&path));
         let parsed = match written {
             Some(text) => parse_exact_decimal(text),
             None => decimal_from_number(number),
@@ -165,7 +181,7 @@ impl Reader<'_> {
     }
 
     /// An object at `field`; `None` (with an error) for anything else.
-    fn object<'a>(&mut self, field: &str, value: &'a Value) -> Option<&'a Map<String, Value>> {
+    pub(super) fn object<'a>(&mut self, field: &str, value: &'a Value) -> Option<&'a Map<String, Value>> {
         let object = value.as_object();
         if object.is_none() {
             self.error(field, "must be an object");
@@ -174,7 +190,7 @@ impl Reader<'_> {
     }
 
     /// An optional section with a fixed set of keys; reports unknown keys.
-    fn section<'a>(
+    pub(super) fn section<'a>(
         &mut self,
         root: &'a Map<String, Value>,
         name: &str,
@@ -189,7 +205,7 @@ impl Reader<'_> {
 
     /// Reads `section.key` into `target` when present; returns whether `target` holds a value
     /// that was read or defaulted (false when the field was present but unreadable).
-    fn field(&mut self, section: &Map<String, Value>, path: &str, target: &mut Decimal) -> bool {
+    pub(super) fn field(&mut self, section: &Map<String, Value>, path: &str, target: &mut Decimal) -> bool {
         let key = path.rsplit('.').next().unwrap_or(path);
         match section.get(key) {
             None => true,
@@ -198,7 +214,7 @@ impl Reader<'_> {
     }
 
     /// A positive number at `path`, when present.
-    fn positive(&mut self, section: Option<&Map<String, Value>>, path: &str, target: &mut Decimal) {
+    pub(super) fn positive(&mut self, section: Option<&Map<String, Value>>, path: &str, target: &mut Decimal) {
         if let Some(section) = section
             && self.field(section, path, target)
             && *target <= Decimal::ZERO
@@ -207,39 +223,54 @@ impl Reader<'_> {
         }
     }
 
-    fn weights(&mut self, value: &Value) -> Weights {
+    /// The `weights` object. `factor_of` names the factor a key weighs (an error message for
+    /// a key it cannot weigh): v1 documents know the five, scorecards more.
+    pub(super) fn weights(
+        &mut self,
+        value: &Value,
+        factor_of: &dyn Fn(&str) -> Result<WeightKey, &'static str>,
+    ) -> (Weights, BTreeMap<String, Decimal>) {
         let mut weights = Weights::ZERO;
+        let mut custom = BTreeMap::new();
         let Some(object) = self.object("weights", value) else {
-            return weights;
+            return (weights, custom);
         };
         let mut all_read = true;
         for (name, value) in object {
             let field = format!("weights.{name}");
-            let Some(factor) = Factor::from_name(name) else {
-                self.error(field, "unknown factor");
-                continue;
+            let key = match factor_of(name) {
+                Ok(key) => key,
+                Err(message) => {
+                    self.error(field, message);
+                    continue;
+                }
+            };
+            let slot = match key {
+                WeightKey::BuiltIn(factor) => weights.get_mut(factor),
+                WeightKey::Custom => custom.entry(name.clone()).or_default(),
             };
             match self.number(&field, value) {
                 Some(weight) if weight < Decimal::ZERO => {
                     self.error(field, "must be >= 0");
-                    *weights.get_mut(factor) = weight;
+                    *slot = weight;
                 }
-                Some(weight) => *weights.get_mut(factor) = weight,
+                Some(weight) => *slot = weight,
                 None => all_read = false,
             }
         }
         // The sum means something only when every weight could be read.
         if all_read {
-            let sum = exact_sum(Factor::ALL.into_iter().map(|f| weights.get(f)));
+            let built_in = Factor::BUILT_IN.into_iter().map(|f| weights.get(f));
+            let sum = exact_sum(built_in.chain(custom.values().copied()));
             if sum.as_deref() != Some("100") {
                 let got = sum.unwrap_or_else(|| "an out-of-range total".to_owned());
                 self.error("weights", format!("must add up to exactly 100, got {got}"));
             }
         }
-        weights
+        (weights, custom)
     }
 
-    fn lifecycle_values(&mut self, value: &Value) -> Option<BTreeMap<String, Decimal>> {
+    pub(super) fn lifecycle_values(&mut self, value: &Value) -> Option<BTreeMap<String, Decimal>> {
         let object = self.object("lifecycle_stage.values", value)?;
         let mut values = BTreeMap::new();
         for (stage, value) in object {
@@ -253,6 +284,21 @@ impl Reader<'_> {
         }
         Some(values)
     }
+}
+
+/// What a key of `weights` weighs.
+pub(super) enum WeightKey {
+    /// A built-in factor.
+    BuiltIn(Factor),
+    /// A custom factor of the scorecard (the key is its name).
+    Custom,
+}
+
+/// A v1 document's weight keys: the five factors.
+fn v1_factor(name: &str) -> Result<WeightKey, &'static str> {
+    Factor::from_name(name)
+        .map(WeightKey::BuiltIn)
+        .ok_or("unknown factor")
 }
 
 impl ScoringConfig {
@@ -281,13 +327,32 @@ impl ScoringConfig {
         let mut r = Reader {
             errors: Vec::new(),
             numbers,
+            prefix: String::new(),
         };
-        let mut config = ScoringConfig::default();
         for key in root.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
             r.error(key.as_str(), "unknown key");
         }
+        let config = r.config(root, &v1_factor);
+        if r.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(r.errors)
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// Every v1 section of `root` (a v1 document or a scorecard); unknown keys are the
+    /// caller's to report.
+    pub(super) fn config(
+        &mut self,
+        root: &Map<String, Value>,
+        factor_of: &dyn Fn(&str) -> Result<WeightKey, &'static str>,
+    ) -> ScoringConfig {
+        let r = self;
+        let mut config = ScoringConfig::default();
         match root.get("weights") {
-            Some(value) => config.weights = r.weights(value),
+            Some(value) => (config.weights, config.custom_weights) = r.weights(value, factor_of),
             None => r.error("weights", "is required"),
         }
 
@@ -352,11 +417,6 @@ impl ScoringConfig {
             "activity_frequency.half_saturation",
             &mut a.half_saturation,
         );
-
-        if r.errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(r.errors)
-        }
+        config
     }
 }

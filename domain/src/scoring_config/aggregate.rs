@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use super::commands::ScoringConfigCommand;
 use super::error::ScoringConfigError;
 use super::events::ScoringConfigEvent;
-use super::stored::ScoringConfigDef;
-use crate::scoring::ScoringConfig;
+use super::stored::{ScoringDocumentDef, StoredScorecard};
+use crate::scoring::{ScoringDocument, Shape};
 
 /// The `stream_type` of scoring-configuration streams (one stream per portal).
 pub const SCORING_CONFIG_STREAM: &str = "scoring_config";
 
 /// Version 1, the defaults every portal starts with.
-static DEFAULTS: LazyLock<ScoringConfig> = LazyLock::new(ScoringConfig::default);
+static DEFAULTS: LazyLock<ScoringDocument> = LazyLock::new(ScoringDocument::default);
 
 /// A portal's scoring configuration, rebuilt from its stream.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,12 +31,12 @@ pub struct PortalScoringConfig {
 struct Update {
     version: u32,
     updated_at: DateTime<Utc>,
-    #[serde(with = "ScoringConfigDef")]
-    config: ScoringConfig,
+    #[serde(with = "ScoringDocumentDef")]
+    document: ScoringDocument,
 }
 
 /// One version of a portal's configuration, as the API lists it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, utoipa::ToSchema)]
 pub struct ConfigVersion<'a> {
     /// The version number (1 is the defaults).
     pub version: u32,
@@ -45,7 +45,8 @@ pub struct ConfigVersion<'a> {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub updated_at: Option<DateTime<Utc>>,
     /// The configuration of this version.
-    pub config: &'a ScoringConfig,
+    #[schema(value_type = Object)]
+    pub document: &'a ScoringDocument,
 }
 
 impl PortalScoringConfig {
@@ -55,19 +56,19 @@ impl PortalScoringConfig {
     }
 
     /// The configuration scores use unless a request names a version.
-    pub fn current(&self) -> &ScoringConfig {
-        self.updates.last().map_or(&DEFAULTS, |u| &u.config)
+    pub fn current(&self) -> &ScoringDocument {
+        self.updates.last().map_or(&DEFAULTS, |u| &u.document)
     }
 
     /// The configuration of version `n`, if that version exists.
-    pub fn version(&self, n: u32) -> Option<&ScoringConfig> {
+    pub fn version(&self, n: u32) -> Option<&ScoringDocument> {
         if n == 1 {
             return Some(&DEFAULTS);
         }
         self.updates
             .iter()
             .find(|u| u.version == n)
-            .map(|u| &u.config)
+            .map(|u| &u.document)
     }
 
     /// Every version, oldest (version 1) first.
@@ -75,12 +76,12 @@ impl PortalScoringConfig {
         let first = ConfigVersion {
             version: 1,
             updated_at: None,
-            config: &DEFAULTS,
+            document: &DEFAULTS,
         };
         let rest = self.updates.iter().map(|u| ConfigVersion {
             version: u.version,
             updated_at: Some(u.updated_at),
-            config: &u.config,
+            document: &u.document,
         });
         std::iter::once(first).chain(rest).collect()
     }
@@ -103,16 +104,29 @@ impl PortalScoringConfig {
                 {
                     return Err(ScoringConfigError::VersionMismatch { current, expected });
                 }
-                let config =
-                    ScoringConfig::from_document(&config).map_err(ScoringConfigError::Invalid)?;
+                let document =
+                    ScoringDocument::from_document(&config).map_err(ScoringConfigError::Invalid)?;
                 // The same configuration again is not a new version.
-                if config == *self.current() {
+                if document == *self.current() {
                     return Ok(Vec::new());
                 }
-                Ok(vec![ScoringConfigEvent::ScoringConfigUpdated {
-                    version: current + 1,
-                    config,
-                    updated_at,
+                let version = current + 1;
+                Ok(vec![match document.as_v1() {
+                    Some(config) => ScoringConfigEvent::ScoringConfigUpdated {
+                        version,
+                        config: config.clone(),
+                        updated_at,
+                    },
+                    None => ScoringConfigEvent::ScorecardsUpdated {
+                        version,
+                        scorecards: document
+                            .scorecards
+                            .into_iter()
+                            .map(StoredScorecard)
+                            .collect(),
+                        population: document.population,
+                        updated_at,
+                    },
                 }])
             }
         }
@@ -147,7 +161,21 @@ impl Aggregate for PortalScoringConfig {
             } => self.updates.push(Update {
                 version,
                 updated_at,
-                config,
+                document: ScoringDocument::v1(config),
+            }),
+            ScoringConfigEvent::ScorecardsUpdated {
+                version,
+                scorecards,
+                population,
+                updated_at,
+            } => self.updates.push(Update {
+                version,
+                updated_at,
+                document: ScoringDocument {
+                    shape: Shape::Scorecards,
+                    scorecards: scorecards.into_iter().map(|s| s.0).collect(),
+                    population,
+                },
             }),
         }
     }

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::stored::ScoringConfigDef;
-use crate::scoring::ScoringConfig;
+use super::stored::{ScoringConfigDef, StoredScorecard};
+use crate::scoring::{Population, ScoringConfig};
 
 /// What happened to a portal's scoring configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,15 +22,31 @@ pub enum ScoringConfigEvent {
         /// When the version was accepted.
         updated_at: DateTime<Utc>,
     },
+    /// A new version in the scorecards shape (v2) was accepted and is now the current one.
+    ScorecardsUpdated {
+        /// The new version number.
+        version: u32,
+        /// Every scorecard, in order, defaults filled in, decimals as strings.
+        scorecards: Vec<StoredScorecard>,
+        /// Who is a subject at all.
+        #[serde(default)]
+        population: Population,
+        /// When the version was accepted.
+        updated_at: DateTime<Utc>,
+    },
 }
 
 /// The stable type name of [`ScoringConfigEvent::ScoringConfigUpdated`].
 pub const SCORING_CONFIG_UPDATED: &str = "ScoringConfigUpdated";
 
+/// The stable type name of [`ScoringConfigEvent::ScorecardsUpdated`].
+pub const SCORECARDS_UPDATED: &str = "ScorecardsUpdated";
+
 impl DomainEvent for ScoringConfigEvent {
     fn event_type(&self) -> String {
         match self {
             Self::ScoringConfigUpdated { .. } => SCORING_CONFIG_UPDATED,
+            Self::ScorecardsUpdated { .. } => SCORECARDS_UPDATED,
         }
         .to_string()
     }

@@ -15,4 +15,5 @@ mod tests;
 pub use aggregate::{ConfigVersion, PortalScoringConfig, SCORING_CONFIG_STREAM};
 pub use commands::ScoringConfigCommand;
 pub use error::ScoringConfigError;
-pub use events::{SCORING_CONFIG_UPDATED, ScoringConfigEvent};
+pub use events::{SCORECARDS_UPDATED, SCORING_CONFIG_UPDATED, ScoringConfigEvent};
+pub use stored::StoredScorecard;

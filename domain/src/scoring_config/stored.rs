@@ -8,9 +8,54 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::scoring::{
-    ActivityFrequencyConfig, BandsConfig, DealMomentumConfig, EngagementRecencyConfig,
-    LifecycleStageConfig, ScoringConfig, Weights,
+    ActivityFrequencyConfig, BandsConfig, Condition, CsmSentimentConfig, CustomFactor,
+    DealMomentumConfig, EngagementRecencyConfig, LifecycleStageConfig, Scorecard, ScoringConfig,
+    Population, ScoringDocument, SentimentValues, Shape, Subject, Weights,
 };
+
+/// `#[serde(with = "ScoringDocumentDef")]` for a [`ScoringDocument`] (the aggregate's state).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "ScoringDocument")]
+pub(super) struct ScoringDocumentDef {
+    shape: Shape,
+    #[serde(with = "stored_scorecards")]
+    scorecards: Vec<Scorecard>,
+    population: Population,
+}
+
+mod stored_scorecards {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::StoredScorecard;
+    use crate::scoring::Scorecard;
+
+    pub(super) fn serialize<S: Serializer>(list: &[Scorecard], s: S) -> Result<S::Ok, S::Error> {
+        let stored: Vec<StoredScorecard> = list.iter().cloned().map(StoredScorecard).collect();
+        stored.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Scorecard>, D::Error> {
+        let stored = Vec::<StoredScorecard>::deserialize(d)?;
+        Ok(stored.into_iter().map(|s| s.0).collect())
+    }
+}
+
+/// One scorecard as a `ScorecardsUpdated` event stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredScorecard(#[serde(with = "ScorecardDef")] pub Scorecard);
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Scorecard")]
+struct ScorecardDef {
+    name: String,
+    subject: Subject,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    filter: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    custom_factors: Vec<CustomFactor>,
+    #[serde(with = "ScoringConfigDef")]
+    config: ScoringConfig,
+}
 
 /// `#[serde(with = "ScoringConfigDef")]` for a [`ScoringConfig`] field.
 #[derive(Serialize, Deserialize)]
@@ -30,6 +75,15 @@ pub(super) struct ScoringConfigDef {
     lifecycle_stage: LifecycleStageConfig,
     #[serde(with = "ActivityFrequencyDef")]
     activity_frequency: ActivityFrequencyConfig,
+    // Versions recorded before v2 have none: the defaults.
+    #[serde(with = "CsmSentimentDef", default)]
+    csm_sentiment: CsmSentimentConfig,
+    #[serde(
+        with = "crate::scoring::exact_decimal_map",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    custom_weights: BTreeMap<String, Decimal>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -45,6 +99,12 @@ struct WeightsDef {
     activity_frequency: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     deal_value: Decimal,
+    #[serde(with = "rust_decimal::serde::str", default)]
+    customer_health: Decimal,
+    #[serde(with = "rust_decimal::serde::str", default)]
+    csm_sentiment: Decimal,
+    #[serde(skip)]
+    unkeyed: Decimal,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,7 +135,7 @@ struct DealMomentumDef {
 #[derive(Serialize, Deserialize)]
 #[serde(remote = "LifecycleStageConfig")]
 struct LifecycleStageDef {
-    #[serde(with = "decimal_map")]
+    #[serde(with = "crate::scoring::exact_decimal_map")]
     values: BTreeMap<String, Decimal>,
 }
 
@@ -88,27 +148,22 @@ struct ActivityFrequencyDef {
     half_saturation: Decimal,
 }
 
-/// A map of decimals, each as a string.
-mod decimal_map {
-    use std::collections::BTreeMap;
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "CsmSentimentConfig")]
+struct CsmSentimentDef {
+    #[serde(with = "SentimentValuesDef")]
+    values: SentimentValues,
+    #[serde(with = "rust_decimal::serde::str")]
+    expires_days: Decimal,
+}
 
-    use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    struct Exact(#[serde(with = "rust_decimal::serde::str")] Decimal);
-
-    pub(super) fn serialize<S: Serializer>(
-        map: &BTreeMap<String, Decimal>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_map(map.iter().map(|(k, v)| (k, Exact(*v))))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<String, Decimal>, D::Error> {
-        let map = BTreeMap::<String, Exact>::deserialize(d)?;
-        Ok(map.into_iter().map(|(k, Exact(v))| (k, v)).collect())
-    }
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "SentimentValues")]
+struct SentimentValuesDef {
+    #[serde(with = "rust_decimal::serde::str")]
+    green: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    yellow: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    red: Decimal,
 }

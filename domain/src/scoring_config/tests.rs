@@ -8,7 +8,7 @@ use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::scoring::{ConfigDocument, ScoringConfig};
+use crate::scoring::{ConfigDocument, ScoringConfig, ScoringDocument};
 
 type Given = TestFramework<PortalScoringConfig>;
 
@@ -128,8 +128,8 @@ async fn an_invalid_document_names_its_fields_in_the_message() {
 fn a_new_portal_has_the_defaults_as_version_1() {
     let portal = PortalScoringConfig::default();
     assert_eq!(portal.current_version(), 1);
-    assert_eq!(portal.current(), &ScoringConfig::default());
-    assert_eq!(portal.version(1), Some(&ScoringConfig::default()));
+    assert_eq!(portal.current(), &ScoringDocument::default());
+    assert_eq!(portal.version(1), Some(&ScoringDocument::default()));
     assert_eq!(portal.version(2), None);
     let versions = portal.versions();
     assert_eq!(versions.len(), 1);
@@ -144,9 +144,12 @@ fn every_accepted_version_stays_readable() {
         updated(3, parsed(&document(40)), 2),
     ]);
     assert_eq!(portal.current_version(), 3);
-    assert_eq!(portal.current(), &parsed(&document(40)));
-    assert_eq!(portal.version(1), Some(&ScoringConfig::default()));
-    assert_eq!(portal.version(2), Some(&parsed(&document(30))));
+    assert_eq!(portal.current(), &ScoringDocument::v1(parsed(&document(40))));
+    assert_eq!(portal.version(1), Some(&ScoringDocument::default()));
+    assert_eq!(
+        portal.version(2),
+        Some(&ScoringDocument::v1(parsed(&document(30))))
+    );
     assert_eq!(portal.version(0), None);
     assert_eq!(portal.version(4), None);
     let listed: Vec<_> = portal
@@ -179,7 +182,9 @@ fn a_stored_update_reads_back_exactly_even_beyond_f64_precision() {
 
     assert_eq!(back, event);
     assert_eq!(from_value, event);
-    let ScoringConfigEvent::ScoringConfigUpdated { config: read, .. } = back;
+    let ScoringConfigEvent::ScoringConfigUpdated { config: read, .. } = back else {
+        panic!("a v1 update reads back as one");
+    };
     assert_eq!(read.min_coverage.to_string(), "0.50");
     assert_eq!(
         read.lifecycle_stage.values["custom"].to_string(),

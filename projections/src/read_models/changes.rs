@@ -91,6 +91,13 @@ impl Changes {
     }
 
     fn add(&mut self, event: &CrmObjectEvent, position: i64) {
+        // A CSM's sentiment is no HubSpot fact: the read models of the object do not change.
+        if matches!(
+            event,
+            CrmObjectEvent::SentimentRecorded { .. } | CrmObjectEvent::SentimentCleared { .. }
+        ) {
+            return;
+        }
         let object = event.object();
         let occurred_at = event.occurred_at();
         let row = self.objects.entry(object).or_default();
@@ -128,7 +135,9 @@ impl Changes {
                 },
             ),
             CrmObjectEvent::MergedInto { primary_id, .. } => row.merged_into = Some(*primary_id),
-            CrmObjectEvent::ObjectsMergedIn { .. } => {}
+            CrmObjectEvent::ObjectsMergedIn { .. }
+            | CrmObjectEvent::SentimentRecorded { .. }
+            | CrmObjectEvent::SentimentCleared { .. } => {}
             CrmObjectEvent::PersonalDataErased { .. } => {
                 row.erased = true;
                 self.erasures.push(object);

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use healthscore_domain::crm_object::{CrmObjectEvent, ERASED_VALUE, ObjectState};
+use healthscore_domain::crm_object::{CrmObjectEvent, ObjectState};
 use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
 use healthscore_domain::scoring::{Properties, SharedProperties};
 
@@ -38,13 +38,7 @@ impl ObjectHistory {
     pub fn push(&mut self, event: CrmObjectEvent) {
         if matches!(event, CrmObjectEvent::PersonalDataErased { .. }) {
             // The log was redacted in place; the copies held here go the same way.
-            for earlier in &mut self.events {
-                if let CrmObjectEvent::PropertiesChanged { changes, .. } = earlier {
-                    changes
-                        .values_mut()
-                        .for_each(|value| *value = ERASED_VALUE.to_string());
-                }
-            }
+            self.events.iter_mut().for_each(CrmObjectEvent::redact);
         }
         self.latest_occurred_at = self.latest_occurred_at.max(event.occurred_at());
         self.current.apply(&event);

@@ -7,6 +7,7 @@ mod factors;
 mod laws;
 mod momentum;
 mod properties;
+mod scorecards;
 mod worked_example;
 
 use super::{CustomerFacts, DealFacts, Factor, FactorReport, ScoreReport, SharedProperties};

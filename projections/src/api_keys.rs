@@ -55,6 +55,8 @@ pub struct KeyIdentity {
     pub portal: PortalId,
     /// What it may do.
     pub scope: KeyScope,
+    /// The name it was created with (the author of what it records, e.g. a sentiment).
+    pub name: String,
 }
 
 /// A key as listed: never the key itself.
@@ -177,16 +179,17 @@ pub async fn authenticate(db: &Db, key: &str) -> Result<Option<KeyIdentity>, Sto
         return Ok(None);
     }
     on_reader!(db, pool => {
-        let row: Option<(String, i64, String)> = sqlx::query_as(
-            "SELECT id, portal_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        let row: Option<(String, i64, String, String)> = sqlx::query_as(
+            "SELECT id, portal_id, scope, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
         )
         .bind(hash(key))
         .fetch_optional(pool)
         .await?;
-        Ok(row.map(|(id, portal, scope)| KeyIdentity {
+        Ok(row.map(|(id, portal, scope, name)| KeyIdentity {
             id,
             portal: PortalId(portal as u64),
             scope: KeyScope::parse(&scope),
+            name,
         }))
     })
 }

@@ -11,6 +11,7 @@ use healthscore_domain::crm_object::{Snapshot, Stamping};
 use healthscore_domain::hubspot::properties;
 use healthscore_domain::ids::{ObjectRef, PortalId};
 use healthscore_domain::scoring::ConfigDocument;
+use healthscore_domain::scoring::Subject;
 use healthscore_fixtures::generate::{CrmObject, Portal};
 use healthscore_projections::api_keys;
 use healthscore_projections::projector::Projector;
@@ -143,9 +144,10 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
     let mut bands = BandChanges::new(state.store.clone());
     let started = Instant::now();
     refresher.refresh(true, &mut bands).await?;
-    let customers = healthscore_projections::scoring::materialized::all(&db, portal)
-        .await?
-        .len();
+    let customers =
+        healthscore_projections::scoring::materialized::all(&db, portal, Subject::Contact)
+            .await?
+            .len();
     line(
         "first scoring (all customers)",
         format!(
@@ -178,8 +180,9 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
         router(state.clone()),
     ));
     let key = Arc::new(api_keys::create(&db, portal, "bench").await?.key);
-    let customers_scored = healthscore_projections::scoring::materialized::all(&db, portal).await?;
-    let ids: Arc<Vec<u64>> = Arc::new(customers_scored.iter().map(|r| r.customer_id).collect());
+    let customers_scored =
+        healthscore_projections::scoring::materialized::all(&db, portal, Subject::Contact).await?;
+    let ids: Arc<Vec<u64>> = Arc::new(customers_scored.iter().map(|r| r.subject_id).collect());
     let client = reqwest::Client::new();
     let score = load(&client, &base, &key, args.clients, args.requests, {
         let ids = Arc::clone(&ids);

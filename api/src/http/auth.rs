@@ -32,6 +32,34 @@ impl FromRequestParts<AppState> for Portal {
     }
 }
 
+/// A portal key and its name: for requests that record who made them.
+#[derive(Debug, Clone)]
+pub struct PortalKey {
+    /// The key's portal.
+    pub portal: PortalId,
+    /// The key's name.
+    pub name: String,
+}
+
+impl FromRequestParts<AppState> for PortalKey {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let key = authenticate(parts, state).await?;
+        match key.scope {
+            KeyScope::Portal => Ok(PortalKey {
+                portal: key.portal,
+                name: key.name,
+            }),
+            KeyScope::Operator => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "an operator key manages connections and keys; write a portal's data with one of its own keys",
+            )
+            .into_response()),
+        }
+    }
+}
+
 /// An operator key: it manages every portal's connections and keys.
 #[derive(Debug, Clone)]
 pub struct Operator(pub KeyIdentity);

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use healthscore_domain::ids::PortalId;
-use healthscore_domain::scoring::{ConfigDocument, ScoringConfig};
+use healthscore_domain::scoring::{ConfigDocument, ScoringDocument};
 use healthscore_domain::scoring_config::ConfigVersion;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,8 +34,10 @@ pub struct VersionView {
     #[serde(serialize_with = "healthscore_domain::time::serialize_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     updated_at: Option<DateTime<Utc>>,
-    /// The whole configuration of this version, defaults filled in.
-    config: ScoringConfig,
+    /// The whole configuration of this version in the shape it was written in (a v1 document
+    /// or `{"scorecards": [...]}`), defaults filled in.
+    #[schema(value_type = Object)]
+    config: Value,
 }
 
 impl VersionView {
@@ -43,7 +45,7 @@ impl VersionView {
         Self {
             version: version.version,
             updated_at: version.updated_at.or(portal_since),
-            config: version.config.clone(),
+            config: version.document.to_json(),
         }
     }
 }
@@ -252,7 +254,7 @@ pub async fn put(
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     // A request that is wrong whatever the version is refused as such (400, 422) before its
     // precondition is looked at (RFC 9110, 13.2.1).
-    ScoringConfig::from_document(&config).map_err(|fields| {
+    ScoringDocument::from_document(&config).map_err(|fields| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "the configuration is invalid",

@@ -1,13 +1,14 @@
-//! `GET /customers` (filtered, sorted, cursor-paginated) and `GET /scores/summary`, both from
-//! the materialized current scores.
+//! `GET /customers` and `GET /companies` (filtered, sorted, cursor-paginated) and
+//! `GET /scores/summary`, from the materialized current scores.
 
 use axum::Json;
 use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use healthscore_domain::scoring::{Band, Factor, ScoreStatus, serialize_opt_float};
+use healthscore_domain::scoring::{Band, ScoreStatus, Subject, serialize_opt_float};
 use healthscore_domain::time::normalize_property_time;
 use healthscore_projections::scoring::materialized::{self, ListFilter, ScoreRow, Sort, SortKey};
+use healthscore_projections::scoring::subjects::Scorer;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
@@ -49,20 +50,23 @@ impl From<ListSort> for Sort {
     }
 }
 
-/// `?band=&status=&owner=&min_score=&max_score=&sort=&limit=&cursor=`.
+/// `?band=&status=&owner=&scorecard=&min_score=&max_score=&sort=&limit=&cursor=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only customers in this band.
+    /// Only those in this band.
     #[param(inline)]
     band: Option<Band>,
-    /// Only customers with this status.
+    /// Only those with this status.
     #[param(inline)]
     status: Option<ScoreStatus>,
-    /// Only customers this HubSpot owner owns (an id from `GET /owners`).
+    /// Only those this HubSpot owner owns (an id from `GET /owners`).
     #[param(minimum = 1, example = 70000137)]
     owner: Option<i64>,
+    /// Only those the scorecard of this name scored.
+    #[param(example = "accounts")]
+    scorecard: Option<String>,
     /// Only scores at least this (0-100).
     #[param(value_type = Option<f64>, minimum = 0, maximum = 100, example = 40)]
     min_score: Option<Decimal>,
@@ -113,6 +117,7 @@ fn filter(query: &ListQuery) -> Result<ListFilter, ApiError> {
             })?),
             None => None,
         },
+        scorecard: query.scorecard.clone(),
         min_tenths: tenths("min_score", query.min_score)?,
         max_tenths: tenths("max_score", query.max_score)?,
         sort,
@@ -184,17 +189,116 @@ pub struct CustomerRow {
     #[serde(serialize_with = "healthscore_domain::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     scored_at: chrono::DateTime<chrono::Utc>,
-    /// The factor that costs it the most points; null when none applies.
-    weakest_factor: Option<Factor>,
+    /// The factor that costs it the most points (a built-in factor's name or a custom
+    /// factor's key); null when none applies.
+    #[schema(example = "engagement_recency")]
+    weakest_factor: Option<String>,
     /// Its own last sales activity in HubSpot; null when it never had one.
     #[serde(serialize_with = "healthscore_domain::time::serialize_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     last_activity_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Its HubSpot owner; null when it has none.
     owner: Option<OwnerRef>,
+    /// The scorecard that scored it.
+    #[schema(example = "default")]
+    scorecard: String,
 }
 
 impl CustomerRow {
+    fn from_row(row: ScoreRow, owners: &OwnerDirectory) -> Self {
+        let listed = Listed::from_row(row, owners);
+        Self {
+            id: listed.id,
+            email: listed.handle,
+            name: listed.name,
+            score: listed.score,
+            band: listed.band,
+            status: listed.status,
+            config_version: listed.config_version,
+            scored_at: listed.scored_at,
+            weakest_factor: listed.weakest_factor,
+            last_activity_at: listed.last_activity_at,
+            owner: listed.owner,
+            scorecard: listed.scorecard,
+        }
+    }
+}
+
+/// One account of the list, as last scored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanyRow {
+    /// The company's HubSpot id.
+    #[schema(example = "5001")]
+    id: String,
+    /// Its domain (empty when it has none).
+    domain: String,
+    /// Its name (or domain when it has none).
+    name: String,
+    /// 0-100, one decimal; null unless scored.
+    #[serde(serialize_with = "serialize_opt_float")]
+    #[schema(value_type = Option<f64>, example = 72.9)]
+    score: Option<Decimal>,
+    /// Null unless scored.
+    band: Option<Band>,
+    /// Scored, or too little known to score.
+    status: ScoreStatus,
+    /// The configuration version it was scored with.
+    config_version: u32,
+    /// When it was scored.
+    #[serde(serialize_with = "healthscore_domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    scored_at: chrono::DateTime<chrono::Utc>,
+    /// The factor that costs it the most points; null when none applies.
+    #[schema(example = "customer_health")]
+    weakest_factor: Option<String>,
+    /// Its own last sales activity in HubSpot; null when it never had one.
+    #[serde(serialize_with = "healthscore_domain::time::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_activity_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its HubSpot owner; null when it has none.
+    owner: Option<OwnerRef>,
+    /// The scorecard that scored it.
+    #[schema(example = "accounts")]
+    scorecard: String,
+}
+
+impl CompanyRow {
+    fn from_row(row: ScoreRow, owners: &OwnerDirectory) -> Self {
+        let listed = Listed::from_row(row, owners);
+        Self {
+            id: listed.id,
+            domain: listed.handle,
+            name: listed.name,
+            score: listed.score,
+            band: listed.band,
+            status: listed.status,
+            config_version: listed.config_version,
+            scored_at: listed.scored_at,
+            weakest_factor: listed.weakest_factor,
+            last_activity_at: listed.last_activity_at,
+            owner: listed.owner,
+            scorecard: listed.scorecard,
+        }
+    }
+}
+
+/// A stored row read for a listing, whichever the subject type.
+struct Listed {
+    id: String,
+    handle: String,
+    name: String,
+    score: Option<Decimal>,
+    band: Option<Band>,
+    status: ScoreStatus,
+    config_version: u32,
+    scored_at: chrono::DateTime<chrono::Utc>,
+    weakest_factor: Option<String>,
+    last_activity_at: Option<chrono::DateTime<chrono::Utc>>,
+    owner: Option<OwnerRef>,
+    scorecard: String,
+}
+
+impl Listed {
     fn from_row(row: ScoreRow, owners: &OwnerDirectory) -> Self {
         let band = Band::ALL
             .into_iter()
@@ -206,21 +310,22 @@ impl CustomerRow {
         };
         Self {
             owner: OwnerRef::of(owners, row.owner_id.as_deref()),
-            id: row.customer_id.to_string(),
-            email: row.email,
+            id: row.subject_id.to_string(),
+            handle: row.email,
             name: row.name,
             score: row.score_tenths.map(|t| Decimal::new(t, 1)),
             band,
             status,
             config_version: row.config_version,
             scored_at: chrono::DateTime::from_timestamp_millis(row.scored_at).unwrap_or_default(),
-            weakest_factor: row.weakest_factor.as_deref().and_then(Factor::from_name),
+            weakest_factor: row.weakest_factor,
             last_activity_at: row
                 .last_activity
                 .as_deref()
                 .map(normalize_property_time)
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
                 .map(|t| t.with_timezone(&chrono::Utc)),
+            scorecard: row.scorecard,
         }
     }
 }
@@ -230,6 +335,15 @@ impl CustomerRow {
 pub struct CustomerPage {
     /// In the asked order.
     customers: Vec<CustomerRow>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    next_cursor: Option<String>,
+}
+
+/// A page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanyPage {
+    /// In the asked order.
+    companies: Vec<CompanyRow>,
     /// Pass as `cursor` for the next page; null on the last one.
     next_cursor: Option<String>,
 }
@@ -249,8 +363,51 @@ pub async fn list(
     Portal(portal): Portal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<CustomerPage>, ApiError> {
-    let filter = filter(&query)?;
-    let rows = materialized::list(&state.db, portal, &filter).await?;
+    let (rows, owners, next_cursor) = page(&state, portal, Subject::Contact, &query).await?;
+    Ok(Json(CustomerPage {
+        customers: rows
+            .into_iter()
+            .map(|row| CustomerRow::from_row(row, &owners))
+            .collect(),
+        next_cursor,
+    }))
+}
+
+/// The portal's accounts (companies a company scorecard scores) by current score: filtered,
+/// sorted and a page at a time.
+#[utoipa::path(
+    get, path = "/companies", tag = "accounts",
+    params(ListQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "A page of accounts", body = CompanyPage),
+        (status = 400, description = "A bad filter, sort, limit or cursor", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_companies(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<CompanyPage>, ApiError> {
+    let (rows, owners, next_cursor) = page(&state, portal, Subject::Company, &query).await?;
+    Ok(Json(CompanyPage {
+        companies: rows
+            .into_iter()
+            .map(|row| CompanyRow::from_row(row, &owners))
+            .collect(),
+        next_cursor,
+    }))
+}
+
+/// One page of stored rows, the owner directory to name their owners, and the next cursor.
+async fn page(
+    state: &AppState,
+    portal: healthscore_domain::ids::PortalId,
+    subject: Subject,
+    query: &ListQuery,
+) -> Result<(Vec<ScoreRow>, OwnerDirectory, Option<String>), ApiError> {
+    let filter = filter(query)?;
+    let rows = materialized::list(&state.db, portal, subject, &filter).await?;
     let owners = state
         .owners
         .directory(portal)
@@ -263,17 +420,11 @@ pub async fn list(
                     Sort::Name => SortKey::Name(row.name.clone()),
                     _ => SortKey::Score(row.score_tenths.unwrap_or(-1)),
                 };
-                encode_cursor(filter.sort, &key, row.customer_id)
+                encode_cursor(filter.sort, &key, row.subject_id)
             })
         })
         .flatten();
-    Ok(Json(CustomerPage {
-        customers: rows
-            .into_iter()
-            .map(|row| CustomerRow::from_row(row, &owners))
-            .collect(),
-        next_cursor,
-    }))
+    Ok((rows, owners, next_cursor))
 }
 
 /// How many customers are in each band.
@@ -294,7 +445,9 @@ pub struct Summary {
     #[serde(serialize_with = "healthscore_domain::time::serialize_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     as_of: Option<chrono::DateTime<chrono::Utc>>,
-    /// Customers in all.
+    /// What is counted: customers (`contact`) or accounts (`company`).
+    subject: Subject,
+    /// Customers (or, for `subject=company`, accounts) in all.
     customers: usize,
     /// Scored customers per band.
     bands: BandCounts,
@@ -306,11 +459,17 @@ pub struct Summary {
     mean_score: Option<Decimal>,
 }
 
-/// `?as_of=`.
+/// `?as_of=&subject=&scorecard=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryQuery {
+    /// `contact` (customers, the default) or `company` (accounts).
+    #[param(inline)]
+    subject: Option<Subject>,
+    /// Only the subjects this scorecard scores.
+    #[param(example = "accounts")]
+    scorecard: Option<String>,
     /// The portal as of this past time (RFC 3339), scored from the log with the current
     /// configuration; left out, the current scores as last materialized.
     #[serde(default, deserialize_with = "super::query::time")]
@@ -334,10 +493,17 @@ pub async fn summary(
     Portal(portal): Portal,
     ApiQuery(query): ApiQuery<SummaryQuery>,
 ) -> Result<Json<Summary>, ApiError> {
+    let subject = query.subject.unwrap_or_default();
+    let scorecard = query.scorecard.as_deref();
     if let Some(at) = query.as_of {
-        return summary_at(&state, portal, at).await.map(Json);
+        return summary_at(&state, portal, subject, scorecard, at)
+            .await
+            .map(Json);
     }
-    let rows = materialized::all(&state.db, portal).await?;
+    let mut rows = materialized::all(&state.db, portal, subject).await?;
+    if let Some(name) = scorecard {
+        rows.retain(|row| row.scorecard == name);
+    }
     let mut bands = BandCounts::default();
     for row in &rows {
         match row.band.as_deref() {
@@ -359,6 +525,7 @@ pub async fn summary(
         .and_then(chrono::DateTime::from_timestamp_millis);
     Ok(Json(Summary {
         as_of,
+        subject,
         customers: rows.len(),
         bands,
         insufficient_data: rows
@@ -369,16 +536,23 @@ pub async fn summary(
     }))
 }
 
-/// The summary as of `at`, every customer then scored from the log with the current
+/// The summary as of `at`, every subject then scored from the log with the current
 /// configuration (one full scoring pass: the cost of a preview).
 async fn summary_at(
     state: &AppState,
     portal: healthscore_domain::ids::PortalId,
+    subject: Subject,
+    scorecard: Option<&str>,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Summary, ApiError> {
-    let (_, config) = super::scores::config_for(state, portal, None).await?;
+    let (_, document) = super::scores::config_for(state, portal, None).await?;
     state.scoring.catch_up().await?;
-    let scores = state.scoring.score_all(portal, at, &config);
+    let mut scores = state.scoring.with_portal(portal, |objects| {
+        Scorer::new(objects, &document, at).score_all(subject, false)
+    });
+    if let Some(name) = scorecard {
+        scores.retain(|s| s.report.scorecard.as_deref() == Some(name));
+    }
     let mut bands = BandCounts::default();
     let mut total = Decimal::ZERO;
     let mut scored = 0usize;
@@ -396,6 +570,7 @@ async fn summary_at(
     }
     Ok(Summary {
         as_of: Some(at),
+        subject,
         customers: scores.len(),
         bands,
         insufficient_data: scores.len() - scored,

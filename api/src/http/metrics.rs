@@ -163,11 +163,17 @@ async fn read_gauges(state: &AppState) -> Result<(), healthscore_projections::St
     metrics::gauge!("healthscore_projector_position").set(projected as f64);
     metrics::gauge!("healthscore_projector_lag_events").set((head - projected).max(0) as f64);
     metrics::gauge!("healthscore_scores_lag_events").set((head - scored).max(0) as f64);
-    let rows = healthscore_projections::scoring::materialized::band_counts(&state.db).await?;
-    for (portal, band, customers) in rows {
+    use healthscore_domain::scoring::Subject;
+    let materialized = healthscore_projections::scoring::materialized::band_counts;
+    for (portal, band, customers) in materialized(&state.db, Subject::Contact).await? {
         let portal = portal.to_string();
         metrics::gauge!("healthscore_customers", "portal" => portal, "band" => band)
             .set(customers as f64);
+    }
+    for (portal, band, accounts) in materialized(&state.db, Subject::Company).await? {
+        let portal = portal.to_string();
+        metrics::gauge!("healthscore_accounts", "portal" => portal, "band" => band)
+            .set(accounts as f64);
     }
     Ok(())
 }

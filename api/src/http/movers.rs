@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
-use healthscore_domain::scoring::{Band, serialize_float};
+use healthscore_domain::scoring::{Band, Subject, serialize_float};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -105,13 +105,13 @@ pub async fn movers(
     state.scoring.catch_up().await?;
     let then: BTreeMap<u64, _> = state
         .scoring
-        .score_all(portal, since, &config)
+        .score_all_subjects(portal, Subject::Contact, since, &config)
         .into_iter()
         .map(|s| (s.id, s.report))
         .collect();
     let mut moves: Vec<Move> = state
         .scoring
-        .score_all(portal, now, &config)
+        .score_all_subjects(portal, Subject::Contact, now, &config)
         .into_iter()
         .filter_map(|s| {
             let before = then.get(&s.id)?;

@@ -1,5 +1,5 @@
-//! Scores: one customer's (at any time, with any configuration version) and its history,
-//! computed from the log.
+//! Scores: one customer's or account's (at any time, with any configuration version) and its
+//! history, computed from the log.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -7,9 +7,10 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use healthscore_domain::ids::PortalId;
 use healthscore_domain::scoring::{
-    Band, ScoreReport, ScoreStatus, ScoringConfig, serialize_opt_float,
+    Band, ScoreReport, ScoreStatus, ScoringDocument, Subject, serialize_opt_float,
 };
 use healthscore_domain::time::rfc3339;
+use healthscore_projections::scoring::subjects::Scorer;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -28,6 +29,15 @@ const MAX_HISTORY_POINTS: i64 = 366;
 pub struct CustomerPath {
     /// The contact's HubSpot id.
     #[param(example = "101")]
+    id: String,
+}
+
+/// An account's HubSpot company id.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CompanyPath {
+    /// The company's HubSpot id.
+    #[param(example = "5001")]
     id: String,
 }
 
@@ -61,12 +71,28 @@ pub struct ScoreResponse {
     report: ScoreReport,
 }
 
+/// An account's score with every factor's part in it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanyScoreResponse {
+    /// The company's HubSpot id.
+    #[schema(example = "5001")]
+    company_id: String,
+    /// The time scored at.
+    #[serde(serialize_with = "healthscore_domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    as_of: DateTime<Utc>,
+    /// The configuration version scored with.
+    config_version: u32,
+    #[serde(flatten)]
+    report: ScoreReport,
+}
+
 /// The configuration of `version` (current when None) and its number.
 pub async fn config_for(
     state: &AppState,
     portal: PortalId,
     version: Option<u32>,
-) -> Result<(u32, ScoringConfig), ApiError> {
+) -> Result<(u32, ScoringDocument), ApiError> {
     let configs = state.configs.load(portal).await?;
     let version = version.unwrap_or(configs.current_version());
     let config = configs.version(version).cloned().ok_or_else(|| {
@@ -75,9 +101,47 @@ pub async fn config_for(
     Ok((version, config))
 }
 
-fn customer_id(id: &str) -> Result<u64, ApiError> {
+/// What the subject type is called in messages.
+fn noun(subject: Subject) -> &'static str {
+    match subject {
+        Subject::Contact => "customer",
+        Subject::Company => "account",
+    }
+}
+
+fn subject_id(subject: Subject, id: &str) -> Result<u64, ApiError> {
     id.parse()
-        .map_err(|_| ApiError::not_found(format!("no customer {id}")))
+        .map_err(|_| ApiError::not_found(format!("no {} {id}", noun(subject))))
+}
+
+/// One subject's explained report at `at`, with the configuration version used.
+async fn report_at(
+    state: &AppState,
+    portal: PortalId,
+    subject: Subject,
+    id: &str,
+    query: ScoreQuery,
+) -> Result<(DateTime<Utc>, u32, ScoreReport), ApiError> {
+    let at = query.as_of.unwrap_or_else(Utc::now);
+    let (version, document) = config_for(state, portal, query.config_version).await?;
+    let numeric = subject_id(subject, id)?;
+    if !document.scores(subject) {
+        return Err(ApiError::not_found(format!(
+            "configuration version {version} has no {} scorecard: {}s are not scored",
+            subject.as_str(),
+            subject.as_str()
+        )));
+    }
+    state.scoring.catch_up().await?;
+    let report = state
+        .scoring
+        .with_portal(portal, |objects| {
+            Scorer::new(objects, &document, at).explain(subject, numeric)
+        })
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no {} {id} at {}", noun(subject), rfc3339(&at)))
+        })?;
+    Ok((at, version, report))
 }
 
 /// One customer's score, now or as of any past time, with any configuration version.
@@ -97,18 +161,39 @@ pub async fn score(
     Path(CustomerPath { id }): Path<CustomerPath>,
     ApiQuery(query): ApiQuery<ScoreQuery>,
 ) -> Result<Json<ScoreResponse>, ApiError> {
-    let at = query.as_of.unwrap_or_else(Utc::now);
-    let (version, config) = config_for(&state, portal, query.config_version).await?;
-    let contact = customer_id(&id)?;
-    state.scoring.catch_up().await?;
-    let report = state
-        .scoring
-        .score(portal, contact, at, &config)
-        .ok_or_else(|| ApiError::not_found(format!("no customer {id} at {}", rfc3339(&at))))?;
+    let (as_of, config_version, report) =
+        report_at(&state, portal, Subject::Contact, &id, query).await?;
     Ok(Json(ScoreResponse {
         customer_id: id,
-        as_of: at,
-        config_version: version,
+        as_of,
+        config_version,
+        report,
+    }))
+}
+
+/// One account's score, now or as of any past time, with any configuration version.
+#[utoipa::path(
+    get, path = "/companies/{id}/score", tag = "accounts",
+    params(CompanyPath, ScoreQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The score and its explanation", body = CompanyScoreResponse),
+        (status = 400, description = "A bad `as_of` or `config_version`", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account at that time, no company scorecard, or no such configuration version", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn company_score(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    Path(CompanyPath { id }): Path<CompanyPath>,
+    ApiQuery(query): ApiQuery<ScoreQuery>,
+) -> Result<Json<CompanyScoreResponse>, ApiError> {
+    let (as_of, config_version, report) =
+        report_at(&state, portal, Subject::Company, &id, query).await?;
+    Ok(Json(CompanyScoreResponse {
+        company_id: id,
+        as_of,
+        config_version,
         report,
     }))
 }
@@ -175,6 +260,8 @@ pub enum PointStatus {
     InsufficientData,
     /// Not a customer at that time (before becoming one, or after leaving).
     NotACustomer,
+    /// Not an account at that time (before it existed, deleted, or outside the population).
+    NotAnAccount,
 }
 
 /// One point of a score history: the score's headline at one time.
@@ -196,17 +283,24 @@ pub struct HistoryPoint {
     #[serde(serialize_with = "serialize_opt_float")]
     #[schema(value_type = Option<f64>)]
     coverage: Option<Decimal>,
+    /// The scorecard that scored it then; left out when not a subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scorecard: Option<String>,
 }
 
 impl HistoryPoint {
-    fn new(as_of: DateTime<Utc>, report: Option<&ScoreReport>) -> Self {
+    fn new(as_of: DateTime<Utc>, subject: Subject, report: Option<ScoreReport>) -> Self {
         let Some(report) = report else {
             return Self {
                 as_of,
-                status: PointStatus::NotACustomer,
+                status: match subject {
+                    Subject::Contact => PointStatus::NotACustomer,
+                    Subject::Company => PointStatus::NotAnAccount,
+                },
                 score: None,
                 band: None,
                 coverage: None,
+                scorecard: None,
             };
         };
         Self {
@@ -218,8 +312,21 @@ impl HistoryPoint {
             score: report.score,
             band: report.band,
             coverage: Some(report.coverage),
+            scorecard: report.scorecard,
         }
     }
+}
+
+/// An account's score at each step from `from` to `to`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanyHistoryResponse {
+    /// The company's HubSpot id.
+    #[schema(example = "5001")]
+    company_id: String,
+    /// The configuration version every point is scored with.
+    config_version: u32,
+    /// Oldest first.
+    points: Vec<HistoryPoint>,
 }
 
 /// A customer's score at each step from `from` to `to`.
@@ -252,6 +359,50 @@ pub async fn history(
     Path(CustomerPath { id }): Path<CustomerPath>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<HistoryResponse>, ApiError> {
+    let (config_version, points) =
+        history_points(&state, portal, Subject::Contact, &id, query).await?;
+    Ok(Json(HistoryResponse {
+        customer_id: id,
+        config_version,
+        points,
+    }))
+}
+
+/// An account's score at each step from `from` to `to`, all with one configuration version.
+#[utoipa::path(
+    get, path = "/companies/{id}/score/history", tag = "accounts",
+    params(CompanyPath, HistoryQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "One point per step, oldest first", body = CompanyHistoryResponse),
+        (status = 400, description = "A bad time or step, or `from` after `to`", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Never an account, no company scorecard, or no such configuration version", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "More than 366 points asked for", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn company_history(
+    State(state): State<AppState>,
+    Portal(portal): Portal,
+    Path(CompanyPath { id }): Path<CompanyPath>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> Result<Json<CompanyHistoryResponse>, ApiError> {
+    let (config_version, points) =
+        history_points(&state, portal, Subject::Company, &id, query).await?;
+    Ok(Json(CompanyHistoryResponse {
+        company_id: id,
+        config_version,
+        points,
+    }))
+}
+
+/// The points of one subject's history and the configuration version they used.
+async fn history_points(
+    state: &AppState,
+    portal: PortalId,
+    subject: Subject,
+    id: &str,
+    query: HistoryQuery,
+) -> Result<(u32, Vec<HistoryPoint>), ApiError> {
     let to = query.to.unwrap_or_else(Utc::now);
     let from = query.from.unwrap_or(to - Duration::days(30));
     let Step(step) = query.step.unwrap_or(Step(Duration::days(1)));
@@ -271,27 +422,29 @@ pub async fn history(
             ),
         ));
     }
-    let (version, config) = config_for(&state, portal, query.config_version).await?;
-    let contact = customer_id(&id)?;
+    let (version, document) = config_for(state, portal, query.config_version).await?;
+    let numeric = subject_id(subject, id)?;
     state.scoring.catch_up().await?;
-    let known = state
-        .scoring
-        .with_portal(portal, |objects| objects.was_ever_customer(contact));
+    let known = document.scores(subject)
+        && state.scoring.with_portal(portal, |objects| {
+            objects.was_ever_subject(subject, numeric, &document.population)
+        });
     if !known {
-        return Err(ApiError::not_found(format!("no customer {id}")));
+        return Err(ApiError::not_found(format!("no {} {id}", noun(subject))));
     }
     let points = (0..points)
         .map(|i| {
             let at = from + step * i32::try_from(i).unwrap_or(i32::MAX);
-            let report = state.scoring.score(portal, contact, at, &config);
-            HistoryPoint::new(at, report.as_ref())
+            let report = state.scoring.with_portal(portal, |objects| {
+                let scorer = Scorer::new(objects, &document, at);
+                scorer.score(subject, numeric, false, &|contact| {
+                    scorer.customer_score(contact)
+                })
+            });
+            HistoryPoint::new(at, subject, report)
         })
         .collect();
-    Ok(Json(HistoryResponse {
-        customer_id: id,
-        config_version: version,
-        points,
-    }))
+    Ok((version, points))
 }
 
 #[cfg(test)]

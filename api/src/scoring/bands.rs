@@ -1,6 +1,6 @@
-//! Recording `CustomerBandChanged`: each customer's band lives in a `customer_health` aggregate
-//! (one stream per customer); a refresh records a change only where the aggregate agrees the
-//! band moved. The last band seen is kept in memory so unchanged customers cost nothing, and
+//! Recording `CustomerBandChanged` and `AccountBandChanged`: each subject's band lives in a
+//! health aggregate (one `customer_health` stream per customer, one `account_health` stream per
+//! account); a refresh records a change only where the aggregate agrees the band moved. The last band seen is kept in memory so unchanged customers cost nothing, and
 //! so are the aggregates this process wrote last, so a rescore does not read their streams back;
 //! when another instance appended in between, the append conflicts and the streams are reread.
 
@@ -8,9 +8,11 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use cqrs_es::{Aggregate, DomainEvent};
-use healthscore_domain::customer_health::{CustomerHealth, CustomerHealthCommand};
+use healthscore_domain::customer_health::{
+    ACCOUNT_HEALTH_STREAM, CUSTOMER_HEALTH_STREAM, CustomerHealth, CustomerHealthCommand,
+};
 use healthscore_domain::ids::PortalId;
-use healthscore_domain::scoring::Band;
+use healthscore_domain::scoring::{Band, Subject};
 use healthscore_projections::scoring::materialized::{self, ScoreRow};
 use healthscore_projections::{AppendBatch, EventStore, NewEvent, StoreError};
 use rust_decimal::Decimal;
@@ -18,12 +20,12 @@ use rust_decimal::Decimal;
 /// Attempts when another instance records the same change first.
 const MAX_ATTEMPTS: usize = 3;
 
-/// The last band recorded per customer, and how to record the next.
+/// The last band recorded per subject, and how to record the next.
 pub struct BandChanges {
     store: EventStore,
-    last: HashMap<PortalId, HashMap<u64, Option<String>>>,
-    /// Customer-health aggregates (state, last sequence) as this process last wrote them.
-    known: HashMap<PortalId, Aggregates>,
+    last: HashMap<(PortalId, Subject), HashMap<u64, Option<String>>>,
+    /// Health aggregates (state, last sequence) as this process last wrote them.
+    known: HashMap<(PortalId, Subject), Aggregates>,
 }
 
 /// Aggregates by customer id: the state and the stream's last sequence.
@@ -38,12 +40,19 @@ fn parse_band(name: Option<&str>) -> Option<Band> {
     }
 }
 
-fn stream_id(portal: PortalId, id: u64) -> String {
-    format!("{portal}/customer_health/{id}")
+fn stream_type(subject: Subject) -> &'static str {
+    match subject {
+        Subject::Contact => CUSTOMER_HEALTH_STREAM,
+        Subject::Company => ACCOUNT_HEALTH_STREAM,
+    }
+}
+
+fn stream_id(portal: PortalId, subject: Subject, id: u64) -> String {
+    format!("{portal}/{}/{id}", stream_type(subject))
 }
 
 impl BandChanges {
-    /// Starts empty; each portal's last bands are read from `customer_scores` on first use.
+    /// Starts empty; each portal's last bands are read from the materialized scores on first use.
     pub fn new(store: EventStore) -> Self {
         Self {
             store,
@@ -52,39 +61,38 @@ impl BandChanges {
         }
     }
 
-    /// Records the band changes among `rows` (new scores) for `portal`.
+    /// Records the band changes among `rows` (new scores of `subject`s) for `portal`.
     pub async fn record(
         &mut self,
         portal: PortalId,
+        subject: Subject,
         rows: &[ScoreRow],
         gone: &[u64],
         version: u32,
     ) -> anyhow::Result<()> {
-        if !self.last.contains_key(&portal) {
-            let stored = materialized::all(self.store.db(), portal).await?;
+        let key = (portal, subject);
+        if !self.last.contains_key(&key) {
+            let stored = materialized::all(self.store.db(), portal, subject).await?;
             self.last.insert(
-                portal,
-                stored
-                    .into_iter()
-                    .map(|r| (r.customer_id, r.band))
-                    .collect(),
+                key,
+                stored.into_iter().map(|r| (r.subject_id, r.band)).collect(),
             );
         }
-        let last = self.last.entry(portal).or_default();
+        let last = self.last.entry(key).or_default();
         let moved: Vec<&ScoreRow> = rows
             .iter()
-            .filter(|r| last.get(&r.customer_id) != Some(&r.band))
+            .filter(|r| last.get(&r.subject_id) != Some(&r.band))
             .collect();
         if !moved.is_empty() {
-            let known = self.known.entry(portal).or_default();
+            let known = self.known.entry(key).or_default();
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match append_changes(&self.store, portal, &moved, version, known).await {
+                match append_changes(&self.store, key, &moved, version, known).await {
                     Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
                         // Another instance wrote some of these streams: read them all again.
                         for row in &moved {
-                            known.remove(&row.customer_id);
+                            known.remove(&row.subject_id);
                         }
                     }
                     other => break other?,
@@ -92,7 +100,7 @@ impl BandChanges {
             }
         }
         for row in rows {
-            last.insert(row.customer_id, row.band.clone());
+            last.insert(row.subject_id, row.band.clone());
         }
         for id in gone {
             last.remove(id);
@@ -105,20 +113,20 @@ impl BandChanges {
 /// are read from the log first, and `known` holds every moved one's new state after the append.
 async fn append_changes(
     store: &EventStore,
-    portal: PortalId,
+    (portal, subject): (PortalId, Subject),
     moved: &[&ScoreRow],
     version: u32,
     known: &mut Aggregates,
 ) -> Result<(), StoreError> {
     let unknown: Vec<String> = moved
         .iter()
-        .filter(|r| !known.contains_key(&r.customer_id))
-        .map(|r| stream_id(portal, r.customer_id))
+        .filter(|r| !known.contains_key(&r.subject_id))
+        .map(|r| stream_id(portal, subject, r.subject_id))
         .collect();
     let mut aggregates: HashMap<u64, (CustomerHealth, i64)> = HashMap::new();
     for chunk in unknown.chunks(500) {
         for recorded in store.read_streams(chunk).await? {
-            let id = customer_of(&recorded.event.stream_id);
+            let id = subject_of(&recorded.event.stream_id);
             let entry = aggregates.entry(id).or_default();
             entry
                 .0
@@ -129,21 +137,33 @@ async fn append_changes(
     let now = Utc::now();
     let mut batch = AppendBatch::default();
     for row in moved {
-        let id = row.customer_id;
-        let stream = stream_id(portal, id);
+        let id = row.subject_id;
+        let stream = stream_id(portal, subject, id);
         let (aggregate, sequence) = aggregates
             .entry(id)
             .or_insert_with(|| known.get(&id).cloned().unwrap_or_default());
-        let command = CustomerHealthCommand::RecordScore {
-            band: parse_band(row.band.as_deref()),
-            score: row.score_tenths.map(|t| Decimal::new(t, 1)),
-            config_version: version,
-            scored_at: now,
+        let (band, score) = (
+            parse_band(row.band.as_deref()),
+            row.score_tenths.map(|t| Decimal::new(t, 1)),
+        );
+        let command = match subject {
+            Subject::Contact => CustomerHealthCommand::RecordScore {
+                band,
+                score,
+                config_version: version,
+                scored_at: now,
+            },
+            Subject::Company => CustomerHealthCommand::RecordAccountScore {
+                band,
+                score,
+                config_version: version,
+                scored_at: now,
+            },
         };
         let events = match aggregate.decide(command) {
             Ok(events) => events,
             Err(error) => {
-                tracing::warn!(%error, customer = row.customer_id, "band change refused");
+                tracing::warn!(%error, subject = row.subject_id, "band change refused");
                 continue;
             }
         };
@@ -152,7 +172,7 @@ async fn append_changes(
             *sequence += 1;
             batch.events.push(NewEvent {
                 stream_id: stream.clone(),
-                stream_type: CustomerHealth::TYPE.to_string(),
+                stream_type: stream_type(subject).to_string(),
                 sequence: *sequence,
                 event_type: event.event_type(),
                 event_version: event.event_version(),
@@ -167,8 +187,8 @@ async fn append_changes(
     Ok(())
 }
 
-/// The customer id at the end of a `customer_health` stream id.
-fn customer_of(stream_id: &str) -> u64 {
+/// The subject id at the end of a health stream id.
+fn subject_of(stream_id: &str) -> u64 {
     stream_id
         .rsplit('/')
         .next()

@@ -1,18 +1,20 @@
-//! Keeping `customer_scores` current: the customers an event touches (through their companies
-//! and deals too) are rescored as soon as it is in the log; every customer is rescored when a
-//! configuration changes and on a timer, because recency decays with time alone.
+//! Keeping `customer_scores` and `company_scores` current: the customers and accounts an event
+//! touches (through their companies, contacts and deals too) are rescored as soon as it is in
+//! the log; every subject is rescored when a configuration changes and on a timer, because
+//! recency decays with time alone.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use healthscore_domain::ids::{ObjectType, PortalId};
-use healthscore_domain::scoring::{ScoreReport, ScoringConfig, score_customer_without_detail};
+use healthscore_domain::ids::PortalId;
+use healthscore_domain::scoring::{Properties, ScoreReport, ScoringDocument, Subject};
 use healthscore_projections::read_models::queries::display_name;
 use healthscore_projections::scoring::index::ScoringIndex;
 use healthscore_projections::scoring::materialized::{self, ScoreRow};
 use healthscore_projections::scoring::service::ScoringService;
+use healthscore_projections::scoring::subjects::Scorer;
 use healthscore_projections::{Db, EventStore};
 use rayon::prelude::*;
 use rust_decimal::Decimal;
@@ -50,31 +52,31 @@ pub struct Refresher {
     pub interval: Duration,
     /// Told the log position each successful refresh covered.
     pub scored_through: Arc<watch::Sender<i64>>,
-    /// Each portal's deal-value median R when last scored: every customer's `deal_value`
-    /// depends on it, so a pass that moves it rescores the whole portal.
-    pub medians: Arc<std::sync::Mutex<HashMap<PortalId, Option<Decimal>>>>,
+    /// Each portal's deal-value median R per subject type when last scored: every subject's
+    /// `deal_value` depends on it, so a pass that moves it rescores all of that type.
+    pub medians: Arc<std::sync::Mutex<HashMap<(PortalId, Subject), Option<Decimal>>>>,
 }
 
 /// A materialized row for one report.
 fn row_for(
+    subject: Subject,
     id: u64,
-    contact: &healthscore_domain::scoring::Properties,
+    properties: &Properties,
     report: &ScoreReport,
     version: u32,
     now: i64,
 ) -> ScoreRow {
-    let email = contact.get("email").cloned().unwrap_or_default();
-    let name = display_name(ObjectType::Contact, contact).unwrap_or_else(|| email.clone());
+    let handle = match subject {
+        Subject::Contact => "email",
+        Subject::Company => "domain",
+    };
+    let email = properties.get(handle).cloned().unwrap_or_default();
+    let name = display_name(subject.object_type(), properties).unwrap_or_else(|| email.clone());
     ScoreRow {
-        customer_id: id,
+        subject_id: id,
         email,
         name,
-        status: if report.score.is_some() {
-            "scored"
-        } else {
-            "insufficient_data"
-        }
-        .to_string(),
+        status: report.status.as_str().to_string(),
         score_tenths: report
             .score
             .and_then(|s| (s * Decimal::TEN).round().to_i64()),
@@ -85,18 +87,19 @@ fn row_for(
         weakest_factor: weakest_factor(report).map(str::to_owned),
         last_activity: None,
         owner_id: None,
+        scorecard: report.scorecard.clone().unwrap_or_default(),
     }
 }
 
 /// The applicable factor that costs the most points: weight times what its value lacks of 1.
-fn weakest_factor(report: &ScoreReport) -> Option<&'static str> {
+fn weakest_factor(report: &ScoreReport) -> Option<&str> {
     report
         .factors
         .iter()
-        .filter_map(|f| Some((f.factor, f.weight * (Decimal::ONE - f.value?))))
+        .filter_map(|f| Some((f.key.as_str(), f.weight * (Decimal::ONE - f.value?))))
         .filter(|(_, lost)| *lost > Decimal::ZERO)
         .max_by(|a, b| a.1.cmp(&b.1))
-        .map(|(factor, _)| factor.as_str())
+        .map(|(factor, _)| factor)
 }
 
 impl Refresher {
@@ -135,18 +138,17 @@ impl Refresher {
         }
     }
 
-    /// Rescores the touched customers (or all) of every affected portal.
+    /// Rescores the touched customers and accounts (or all) of every affected portal.
     pub async fn refresh(&self, full: bool, bands: &mut BandChanges) -> anyhow::Result<()> {
         self.scoring.catch_up().await?;
         // Read before taking the touched set: whatever was applied up to here is rescored now.
         let through = self.scoring.read(ScoringIndex::position);
         let touched = self.scoring.take_touched();
-        let mut per_portal: HashMap<PortalId, BTreeSet<u64>> = HashMap::new();
+        let mut per_portal: HashMap<PortalId, [BTreeSet<u64>; 2]> = HashMap::new();
         for object in &touched {
-            per_portal
-                .entry(object.portal)
-                .or_default()
-                .extend(self.scoring.affected_customers(*object));
+            let affected = per_portal.entry(object.portal).or_default();
+            affected[0].extend(self.scoring.affected_customers(*object));
+            affected[1].extend(self.scoring.affected_accounts(*object));
         }
         let portals: Vec<PortalId> = if full {
             self.scoring.read(|index| index.portals().collect())
@@ -159,28 +161,38 @@ impl Refresher {
                 .load(portal)
                 .await
                 .map_err(anyhow::Error::msg)?;
-            let (version, config) = (
+            let (version, document) = (
                 configs.current_version(),
                 Arc::new(configs.current().clone()),
             );
-            let median = self
-                .scoring
-                .with_portal(portal, |objects| objects.median_at(Utc::now()));
-            let median_moved = {
-                let mut medians = self
-                    .medians
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                medians.insert(portal, median) != Some(median)
-            };
-            let ids: Vec<u64> = match (full || median_moved, per_portal.get(&portal)) {
-                (false, Some(ids)) => ids.iter().copied().collect(),
-                _ => self
-                    .scoring
-                    .with_portal(portal, |objects| objects.contact_ids().collect()),
-            };
-            self.rescore_portal(portal, ids, config, version, bands)
-                .await?;
+            let affected = per_portal.remove(&portal).unwrap_or_default();
+            for (subject, touched) in Subject::ALL.into_iter().zip(affected) {
+                if !document.scores(subject) {
+                    continue;
+                }
+                let median = self.scoring.with_portal(portal, |objects| {
+                    objects.subject_median_at(subject, Utc::now(), &document.population)
+                });
+                let median_moved = {
+                    let mut medians = self
+                        .medians
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    medians.insert((portal, subject), median) != Some(median)
+                };
+                let ids: Vec<u64> = if full || median_moved {
+                    self.scoring.with_portal(portal, |objects| {
+                        objects.ids_of(subject.object_type()).collect()
+                    })
+                } else {
+                    touched.into_iter().collect()
+                };
+                if ids.is_empty() {
+                    continue;
+                }
+                self.rescore_portal(portal, subject, ids, Arc::clone(&document), version, bands)
+                    .await?;
+            }
         }
         self.scored_through.send_replace(through);
         Ok(())
@@ -191,25 +203,26 @@ impl Refresher {
     async fn rescore_portal(
         &self,
         portal: PortalId,
+        subject: Subject,
         mut ids: Vec<u64>,
-        config: Arc<ScoringConfig>,
+        document: Arc<ScoringDocument>,
         version: u32,
         bands: &mut BandChanges,
     ) -> anyhow::Result<()> {
         ids.sort_unstable();
         let now = Utc::now();
-        let customers = ids.len();
+        let count = ids.len();
         let started = std::time::Instant::now();
         // A small first chunk: nothing overlaps its scoring, so it should not take long.
-        let (first, rest) = ids.split_at(FIRST_CHUNK.min(customers));
+        let (first, rest) = ids.split_at(FIRST_CHUNK.min(count));
         let mut chunks = std::iter::once(first)
             .chain(rest.chunks(RESCORE_CHUNK))
             .filter(|chunk| !chunk.is_empty())
             .map(<[u64]>::to_vec);
         let score = |chunk: Vec<u64>| {
-            let (scoring, config) = (self.scoring.clone(), Arc::clone(&config));
+            let (scoring, document) = (self.scoring.clone(), Arc::clone(&document));
             tokio::task::spawn_blocking(move || {
-                score_chunk(&scoring, portal, &chunk, &config, version, now)
+                score_chunk(&scoring, portal, subject, &chunk, &document, version, now)
             })
         };
         let mut next = chunks.next().map(score);
@@ -221,14 +234,14 @@ impl Refresher {
             scoring_waited += waited.elapsed();
             next = chunks.next().map(score);
             let banding = std::time::Instant::now();
-            bands.record(portal, &rows, &gone, version).await?;
+            bands.record(portal, subject, &rows, &gone, version).await?;
             band_events += banding.elapsed();
             let storing = std::time::Instant::now();
-            materialized::store(&self.db, portal, &rows, &gone).await?;
+            materialized::store(&self.db, portal, subject, &rows, &gone).await?;
             stored += storing.elapsed();
         }
         tracing::debug!(
-            %portal, customers,
+            %portal, subject = subject.as_str(), count,
             total_ms = started.elapsed().as_millis(),
             waited_for_scoring_ms = scoring_waited.as_millis(),
             band_events_ms = band_events.as_millis(),
@@ -239,33 +252,41 @@ impl Refresher {
     }
 }
 
-/// New rows for the customers among `ids` at `now`, and the ids that are not customers.
+/// New rows for the subjects among `ids` at `now`, and the ids that are not subjects.
 fn score_chunk(
     scoring: &ScoringService,
     portal: PortalId,
+    subject: Subject,
     ids: &[u64],
-    config: &ScoringConfig,
+    document: &ScoringDocument,
     version: u32,
     now: chrono::DateTime<Utc>,
 ) -> (Vec<ScoreRow>, Vec<u64>) {
     let now_ms = now.timestamp_millis();
-    let median = scoring.with_portal(portal, |objects| objects.median_at(now));
     let mut rows = Vec::with_capacity(ids.len());
     let mut gone = Vec::new();
     // The index's read lock is taken per slice, not for the whole chunk: a catch-up waiting
     // for the write lock (and every request queued behind it) waits one slice at most.
     for slice in ids.chunks(LOCKED_SLICE) {
         let scored: Vec<Result<ScoreRow, u64>> = scoring.with_portal(portal, |objects| {
-            // Customers score independently: spread them over every core.
+            // The medians are cached per fact: a scorer per slice costs nothing more.
+            let scorer = Scorer::new(objects, document, now);
+            let customer_score = |contact: u64| scorer.customer_score(contact);
+            // Subjects score independently: spread them over every core.
             slice
                 .par_iter()
-                .map(|&id| match objects.facts_at(id, now, config) {
-                    Some(facts) => {
-                        let report = score_customer_without_detail(&facts, config, now, median);
-                        Ok(row_for(id, &facts.contact, &report, version, now_ms))
-                    }
-                    None => Err(id),
-                })
+                .map(
+                    |&id| match scorer.score(subject, id, false, &customer_score) {
+                        Some(report) => {
+                            let properties = objects
+                                .get(subject.object_type(), id)
+                                .map(|h| h.properties_at(now_ms))
+                                .unwrap_or_default();
+                            Ok(row_for(subject, id, &properties, &report, version, now_ms))
+                        }
+                        None => Err(id),
+                    },
+                )
                 .collect()
         });
         for outcome in scored {

@@ -14,6 +14,9 @@ use crate::scoring::Band;
 /// The `stream_type` of customer-health streams (one stream per customer).
 pub const CUSTOMER_HEALTH_STREAM: &str = "customer_health";
 
+/// The `stream_type` of account-health streams (one per company; the same aggregate).
+pub const ACCOUNT_HEALTH_STREAM: &str = "account_health";
+
 /// A customer's health band, rebuilt from its stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerHealth {
@@ -39,28 +42,44 @@ impl CustomerHealth {
         &self,
         command: CustomerHealthCommand,
     ) -> Result<Vec<CustomerHealthEvent>, CustomerHealthError> {
-        match command {
+        let (account, band, score, config_version, scored_at) = match command {
             CustomerHealthCommand::RecordScore {
                 band,
                 score,
                 config_version,
                 scored_at,
-            } => {
-                if band.is_some() != score.is_some() {
-                    return Err(CustomerHealthError::ScoreBandMismatch { band, score });
-                }
-                if band == self.band {
-                    return Ok(Vec::new());
-                }
-                Ok(vec![CustomerHealthEvent::CustomerBandChanged {
-                    old_band: self.band,
-                    new_band: band,
-                    score,
-                    config_version,
-                    changed_at: scored_at,
-                }])
-            }
+            } => (false, band, score, config_version, scored_at),
+            CustomerHealthCommand::RecordAccountScore {
+                band,
+                score,
+                config_version,
+                scored_at,
+            } => (true, band, score, config_version, scored_at),
+        };
+        if band.is_some() != score.is_some() {
+            return Err(CustomerHealthError::ScoreBandMismatch { band, score });
         }
+        if band == self.band {
+            return Ok(Vec::new());
+        }
+        let (old_band, new_band, changed_at) = (self.band, band, scored_at);
+        Ok(vec![if account {
+            CustomerHealthEvent::AccountBandChanged {
+                old_band,
+                new_band,
+                score,
+                config_version,
+                changed_at,
+            }
+        } else {
+            CustomerHealthEvent::CustomerBandChanged {
+                old_band,
+                new_band,
+                score,
+                config_version,
+                changed_at,
+            }
+        }])
     }
 }
 
@@ -86,6 +105,11 @@ impl Aggregate for CustomerHealth {
     fn apply(&mut self, event: Self::Event) {
         match event {
             CustomerHealthEvent::CustomerBandChanged {
+                new_band,
+                changed_at,
+                ..
+            }
+            | CustomerHealthEvent::AccountBandChanged {
                 new_band,
                 changed_at,
                 ..

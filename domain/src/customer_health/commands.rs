@@ -19,4 +19,16 @@ pub enum CustomerHealthCommand {
         /// The time `t` the customer was scored at.
         scored_at: DateTime<Utc>,
     },
+    /// An account was scored (its stream is an `account_health` one); records an
+    /// `AccountBandChanged` if the band moved.
+    RecordAccountScore {
+        /// The band, or `None` when there was insufficient data for a score.
+        band: Option<Band>,
+        /// The score, or `None` when there was insufficient data.
+        score: Option<Decimal>,
+        /// The scoring-configuration version used.
+        config_version: u32,
+        /// The time `t` the account was scored at.
+        scored_at: DateTime<Utc>,
+    },
 }

@@ -10,7 +10,7 @@ mod stored;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{CUSTOMER_HEALTH_STREAM, CustomerHealth};
+pub use aggregate::{ACCOUNT_HEALTH_STREAM, CUSTOMER_HEALTH_STREAM, CustomerHealth};
 pub use commands::CustomerHealthCommand;
 pub use error::CustomerHealthError;
-pub use events::{CUSTOMER_BAND_CHANGED, CustomerHealthEvent};
+pub use events::{ACCOUNT_BAND_CHANGED, CUSTOMER_BAND_CHANGED, CustomerHealthEvent};

@@ -2,8 +2,8 @@
 //! validation live in `parse`.
 
 use super::model::Factor;
-use crate::sentiment::SentimentValue;
 use super::numbers::{days_before, serialize_decimal, serialize_decimal_map};
+use crate::sentiment::SentimentValue;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -123,11 +123,17 @@ pub struct Weights {
     #[schema(value_type = f64)]
     pub deal_value: Decimal,
     /// Weight of customer_health (company scorecards).
-    #[serde(serialize_with = "serialize_decimal", skip_serializing_if = "Decimal::is_zero")]
+    #[serde(
+        serialize_with = "serialize_decimal",
+        skip_serializing_if = "Decimal::is_zero"
+    )]
     #[schema(value_type = Option<f64>)]
     pub customer_health: Decimal,
     /// Weight of csm_sentiment.
-    #[serde(serialize_with = "serialize_decimal", skip_serializing_if = "Decimal::is_zero")]
+    #[serde(
+        serialize_with = "serialize_decimal",
+        skip_serializing_if = "Decimal::is_zero"
+    )]
     #[schema(value_type = Option<f64>)]
     pub csm_sentiment: Decimal,
     /// What [`Weights::get_mut`] answers for [`Factor::Custom`]: custom factors' weights live

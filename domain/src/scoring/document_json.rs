@@ -33,7 +33,11 @@ fn scorecard_json(scorecard: &Scorecard) -> Value {
         object.insert("filter".into(), json!(scorecard.filter));
     }
     if !scorecard.custom_factors.is_empty() {
-        let factors: Vec<Value> = scorecard.custom_factors.iter().map(custom_factor_json).collect();
+        let factors: Vec<Value> = scorecard
+            .custom_factors
+            .iter()
+            .map(custom_factor_json)
+            .collect();
         object.insert("custom_factors".into(), Value::Array(factors));
     }
     if let Ok(Value::Object(mut config)) = serde_json::to_value(&scorecard.config) {

@@ -35,13 +35,13 @@ pub(crate) use numbers::exact_decimal_map;
 pub use numbers::{float_json, serialize_float, serialize_opt_float};
 pub use parse::{ConfigDocument, FieldError};
 pub use properties::{DealStatus, deal_amount, deal_probability, deal_status, parse_hubspot_date};
-pub use scorecards::{
-    Aggregate, Condition, CustomFactor, DEFAULT_SCORECARD, Of, Op, Operand, Population,
-    Scorecard, ScoringDocument, Shape, Subject, Transform, all_hold,
-};
 pub use report::{
     FactorReport, ScoreReport, SubjectFacts, score_customer, score_customer_without_detail,
     score_subject,
+};
+pub use scorecards::{
+    Aggregate, Condition, CustomFactor, DEFAULT_SCORECARD, Of, Op, Operand, Population, Scorecard,
+    ScoringDocument, Shape, Subject, Transform, all_hold,
 };
 
 #[cfg(test)]

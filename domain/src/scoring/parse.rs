@@ -181,7 +181,11 @@ impl Reader<'_> {
     }
 
     /// An object at `field`; `None` (with an error) for anything else.
-    pub(super) fn object<'a>(&mut self, field: &str, value: &'a Value) -> Option<&'a Map<String, Value>> {
+    pub(super) fn object<'a>(
+        &mut self,
+        field: &str,
+        value: &'a Value,
+    ) -> Option<&'a Map<String, Value>> {
         let object = value.as_object();
         if object.is_none() {
             self.error(field, "must be an object");
@@ -205,7 +209,12 @@ impl Reader<'_> {
 
     /// Reads `section.key` into `target` when present; returns whether `target` holds a value
     /// that was read or defaulted (false when the field was present but unreadable).
-    pub(super) fn field(&mut self, section: &Map<String, Value>, path: &str, target: &mut Decimal) -> bool {
+    pub(super) fn field(
+        &mut self,
+        section: &Map<String, Value>,
+        path: &str,
+        target: &mut Decimal,
+    ) -> bool {
         let key = path.rsplit('.').next().unwrap_or(path);
         match section.get(key) {
             None => true,
@@ -214,7 +223,12 @@ impl Reader<'_> {
     }
 
     /// A positive number at `path`, when present.
-    pub(super) fn positive(&mut self, section: Option<&Map<String, Value>>, path: &str, target: &mut Decimal) {
+    pub(super) fn positive(
+        &mut self,
+        section: Option<&Map<String, Value>>,
+        path: &str,
+        target: &mut Decimal,
+    ) {
         if let Some(section) = section
             && self.field(section, path, target)
             && *target <= Decimal::ZERO

@@ -17,7 +17,13 @@ use crate::ids::ObjectType;
 use crate::sentiment::SentimentValue;
 
 const DOCUMENT_KEYS: [&str; 2] = ["scorecards", "population"];
-const SCORECARD_KEYS: [&str; 5] = ["name", "subject", "filter", "custom_factors", "csm_sentiment"];
+const SCORECARD_KEYS: [&str; 5] = [
+    "name",
+    "subject",
+    "filter",
+    "custom_factors",
+    "csm_sentiment",
+];
 const MAX_NAME_CHARS: usize = 64;
 const MAX_KEY_CHARS: usize = 40;
 
@@ -54,7 +60,10 @@ impl ScoringDocument {
         let mut errors = Vec::new();
         let mut check = |object_type: ObjectType, property: &str, field: String| {
             if !exists(object_type, property) {
-                let message = format!("the portal has no {} property {property:?}", object_type.as_str());
+                let message = format!(
+                    "the portal has no {} property {property:?}",
+                    object_type.as_str()
+                );
                 errors.push(FieldError::new(field, message));
             }
         };
@@ -79,7 +88,11 @@ impl ScoringDocument {
                     Of::Companies => ObjectType::Company,
                     Of::Contacts => ObjectType::Contact,
                 };
-                check(on, &f.property, format!("{}custom_factors[{j}].property", prefix(i)));
+                check(
+                    on,
+                    &f.property,
+                    format!("{}custom_factors[{j}].property", prefix(i)),
+                );
             }
         }
         errors
@@ -148,7 +161,10 @@ impl Reader<'_> {
     fn document(&mut self, root: &Map<String, Value>) -> ScoringDocument {
         self.unknown_keys(root, &DOCUMENT_KEYS);
         let mut scorecards = Vec::new();
-        if let Some(list) = root.get("scorecards").and_then(|v| self.array("scorecards", v)) {
+        if let Some(list) = root
+            .get("scorecards")
+            .and_then(|v| self.array("scorecards", v))
+        {
             if list.is_empty() {
                 self.error("scorecards", "must hold at least one scorecard");
             }
@@ -177,7 +193,10 @@ impl Reader<'_> {
         let mut names = BTreeSet::new();
         for (i, scorecard) in scorecards {
             if !names.insert(scorecard.name.as_str()) {
-                self.error(format!("scorecards[{i}].name"), "is used by an earlier scorecard");
+                self.error(
+                    format!("scorecards[{i}].name"),
+                    "is used by an earlier scorecard",
+                );
             }
         }
         for subject in Subject::ALL {
@@ -193,7 +212,9 @@ impl Reader<'_> {
                 self.error(format!("scorecards[{i}].filter"), message);
             }
         }
-        let has_contacts = scorecards.iter().any(|(_, s)| s.subject == Subject::Contact);
+        let has_contacts = scorecards
+            .iter()
+            .any(|(_, s)| s.subject == Subject::Contact);
         for (i, scorecard) in scorecards {
             if !has_contacts && scorecard.config.weights.customer_health > Decimal::ZERO {
                 self.error(
@@ -213,7 +234,10 @@ impl Reader<'_> {
         self.unknown_keys(object, &known);
         let name = self.required_text(object, "name").unwrap_or_default();
         if name.chars().count() > MAX_NAME_CHARS {
-            self.error("name", format!("must be at most {MAX_NAME_CHARS} characters"));
+            self.error(
+                "name",
+                format!("must be at most {MAX_NAME_CHARS} characters"),
+            );
         }
         let subject = match object.get("subject") {
             None => Subject::Contact,
@@ -255,7 +279,11 @@ impl Reader<'_> {
         let mut config = self.config(object, &factor_of);
         if let Some(section) = self.section(object, "csm_sentiment", &["values", "expires_days"]) {
             let settings = &mut config.csm_sentiment;
-            self.positive(Some(section), "csm_sentiment.expires_days", &mut settings.expires_days);
+            self.positive(
+                Some(section),
+                "csm_sentiment.expires_days",
+                &mut settings.expires_days,
+            );
             if let Some(values) = section.get("values") {
                 self.sentiment_values(values, &mut settings.values);
             }
@@ -347,7 +375,9 @@ impl Reader<'_> {
         let (mut single, mut list) = (None, Vec::new());
         let operand = op.operand();
         match (operand, object.get("value")) {
-            (Operand::Text | Operand::Number, None) => self.error("value", "is required by this op"),
+            (Operand::Text | Operand::Number, None) => {
+                self.error("value", "is required by this op")
+            }
             (Operand::Text | Operand::Number, Some(value)) => {
                 single = match value {
                     Value::String(text) => Some(text.clone()),
@@ -434,7 +464,10 @@ impl Reader<'_> {
                     Subject::Contact => "\"subject\" or \"companies\"",
                     Subject::Company => "\"subject\" or \"contacts\"",
                 };
-                self.error("of", format!("must be {allowed} in a {} scorecard", subject.as_str()));
+                self.error(
+                    "of",
+                    format!("must be {allowed} in a {} scorecard", subject.as_str()),
+                );
                 Of::Subject
             }
         };
@@ -529,7 +562,10 @@ impl Reader<'_> {
                 })
             }
             _ => {
-                self.error("type", "must be \"linear\", \"map\", \"recency\" or \"steps\"");
+                self.error(
+                    "type",
+                    "must be \"linear\", \"map\", \"recency\" or \"steps\"",
+                );
                 None
             }
         }

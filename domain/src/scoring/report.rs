@@ -6,11 +6,11 @@ use super::factors::{
     Detail, FactorOutcome, activity_frequency, csm_sentiment, custom_factor, customer_health,
     deal_value, engagement_recency, lifecycle_stage,
 };
-use super::scorecards::{Scorecard, Subject};
-use crate::sentiment::SentimentValue;
 use super::model::{Band, CustomerFacts, Factor, FactorStatus, Link, ScoreStatus};
 use super::momentum::deal_momentum;
 use super::numbers::{round, serialize_decimal, serialize_float, serialize_opt_float};
+use super::scorecards::{Scorecard, Subject};
+use crate::sentiment::SentimentValue;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -243,7 +243,9 @@ pub fn score_subject(
             outcome,
         });
     };
-    if scorecard.subject == Subject::Company && (extended || !config.weights.customer_health.is_zero()) {
+    if scorecard.subject == Subject::Company
+        && (extended || !config.weights.customer_health.is_zero())
+    {
         add(
             Factor::CustomerHealth,
             customer_health(&subject.member_scores, detail),

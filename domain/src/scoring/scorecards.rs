@@ -65,7 +65,7 @@ impl Subject {
 }
 
 /// A condition's comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     /// The exact string.
@@ -107,7 +107,10 @@ impl Op {
 
     /// The operator of this name.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(_, n)| *n == name).map(|(op, _)| *op)
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(op, _)| *op)
     }
 
     /// What the operator compares with.
@@ -135,7 +138,7 @@ pub enum Operand {
 }
 
 /// One condition on a subject's own properties.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Condition {
     /// The property's internal name.
     pub property: String,
@@ -159,12 +162,12 @@ impl Condition {
             .filter(|v| !v.is_empty());
         let operand = self.value.as_deref().unwrap_or_default();
         let number = |text: &str| text.trim().parse::<Decimal>().ok();
-        let compare = |holds: fn(std::cmp::Ordering) -> bool| {
-            match (value.and_then(number), number(operand)) {
+        let compare =
+            |holds: fn(std::cmp::Ordering) -> bool| match (value.and_then(number), number(operand))
+            {
                 (Some(x), Some(y)) => holds(x.cmp(&y)),
                 _ => false,
-            }
-        };
+            };
         match self.op {
             Op::Eq => value == Some(operand),
             Op::Neq => value != Some(operand),
@@ -464,7 +467,12 @@ impl ScoringDocument {
         let mut names = BTreeSet::new();
         let subject_of = |subject: Subject| subject.object_type() == object_type;
         for subject in Subject::ALL.into_iter().filter(|s| subject_of(*s)) {
-            names.extend(self.population.of(subject).iter().map(|c| c.property.clone()));
+            names.extend(
+                self.population
+                    .of(subject)
+                    .iter()
+                    .map(|c| c.property.clone()),
+            );
         }
         for scorecard in &self.scorecards {
             if subject_of(scorecard.subject) {

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::scoring::{
     ActivityFrequencyConfig, BandsConfig, Condition, CsmSentimentConfig, CustomFactor,
-    DealMomentumConfig, EngagementRecencyConfig, LifecycleStageConfig, Scorecard, ScoringConfig,
-    Population, ScoringDocument, SentimentValues, Shape, Subject, Weights,
+    DealMomentumConfig, EngagementRecencyConfig, LifecycleStageConfig, Population, Scorecard,
+    ScoringConfig, ScoringDocument, SentimentValues, Shape, Subject, Weights,
 };
 
 /// `#[serde(with = "ScoringDocumentDef")]` for a [`ScoringDocument`] (the aggregate's state).

@@ -144,7 +144,10 @@ fn every_accepted_version_stays_readable() {
         updated(3, parsed(&document(40)), 2),
     ]);
     assert_eq!(portal.current_version(), 3);
-    assert_eq!(portal.current(), &ScoringDocument::v1(parsed(&document(40))));
+    assert_eq!(
+        portal.current(),
+        &ScoringDocument::v1(parsed(&document(40)))
+    );
     assert_eq!(portal.version(1), Some(&ScoringDocument::default()));
     assert_eq!(
         portal.version(2),

@@ -11,8 +11,10 @@ use chrono::{DateTime, Utc};
 use healthscore_domain::crm_object::{Association, ObjectState};
 use healthscore_domain::ids::ObjectType;
 use healthscore_domain::scoring::{
-    CustomerFacts, DealFacts, Link, ScoringConfig, deal_value_total, portal_median,
+    CustomerFacts, DealFacts, Link, Population, ScoringConfig, Subject, SubjectFacts, all_hold,
+    deal_value_total, portal_median,
 };
+use healthscore_domain::sentiment::SentimentValue;
 use rust_decimal::Decimal;
 
 use super::index::PortalObjects;
@@ -273,4 +275,278 @@ impl PortalObjects {
             .collect();
         portal_median(values)
     }
+}
+
+/// Accounts and v2 subjects: who is one at `t` under a population, an account's contacts and
+/// deals, and the sentiment recorded on a subject's stream.
+impl PortalObjects {
+    /// True when `id` is a subject of type `subject` at `t` within `population`: a customer
+    /// (live contact with an email) or an account (live company) whose properties meet the
+    /// population's conditions.
+    pub fn is_subject_at(
+        &self,
+        subject: Subject,
+        id: u64,
+        t: i64,
+        population: &Population,
+    ) -> bool {
+        let conditions = population.of(subject);
+        match subject {
+            Subject::Contact if conditions.is_empty() => self.is_customer_at(id, t),
+            Subject::Contact => {
+                self.is_customer_at(id, t)
+                    && self
+                        .get(ObjectType::Contact, id)
+                        .is_some_and(|h| all_hold(conditions, &h.properties_at(t)))
+            }
+            Subject::Company => self.get(ObjectType::Company, id).is_some_and(|history| {
+                let state = history.state_at(t);
+                live(&state) && all_hold(conditions, &history.properties_of(&state))
+            }),
+        }
+    }
+
+    /// True when `id` was a subject at any time (a state only changes at a fact).
+    pub fn was_ever_subject(&self, subject: Subject, id: u64, population: &Population) -> bool {
+        self.get(subject.object_type(), id).is_some_and(|history| {
+            history
+                .times()
+                .any(|t| self.is_subject_at(subject, id, t, population))
+        })
+    }
+
+    /// The subjects of a type at `t`, by id.
+    pub fn subjects_at(&self, subject: Subject, t: i64, population: &Population) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .ids_of(subject.object_type())
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .filter(|id| self.is_subject_at(subject, *id, t, population))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// P(s) and D(s) at `t`: the live contacts of account `state`, and the live deals of the
+    /// account and of those contacts, without duplicates.
+    fn contacts_and_deals_at(&self, state: &ObjectState, t: i64) -> (Vec<u64>, BTreeSet<u64>) {
+        let live_at = |kind, id| self.get(kind, id).is_some_and(|h| live(&h.state_at(t)));
+        let mut contacts = Vec::new();
+        let mut deals = BTreeSet::new();
+        for other in state.associated() {
+            match other.object_type {
+                ObjectType::Contact if live_at(ObjectType::Contact, other.id) => {
+                    contacts.push(other.id);
+                }
+                ObjectType::Deal if live_at(ObjectType::Deal, other.id) => {
+                    deals.insert(other.id);
+                }
+                _ => {}
+            }
+        }
+        for contact in &contacts {
+            if let Some(history) = self.get(ObjectType::Contact, *contact) {
+                let deal_ids: Vec<u64> = history
+                    .state_at(t)
+                    .associated()
+                    .filter(|o| o.object_type == ObjectType::Deal)
+                    .map(|o| o.id)
+                    .collect();
+                deals.extend(
+                    deal_ids
+                        .into_iter()
+                        .filter(|id| live_at(ObjectType::Deal, *id)),
+                );
+            }
+        }
+        (contacts, deals)
+    }
+
+    /// The contacts of account `id` at `t` (P(s)).
+    pub fn account_contacts_at(&self, id: u64, t: i64) -> Vec<u64> {
+        self.get(ObjectType::Company, id)
+            .map(|history| self.contacts_and_deals_at(&history.state_at(t), t).0)
+            .unwrap_or_default()
+    }
+
+    /// The deals of D(s) as scoring reads them.
+    fn deal_facts(&self, deal_ids: &BTreeSet<u64>, t: i64, then: i64) -> Vec<DealFacts> {
+        deal_ids
+            .iter()
+            .filter_map(|d| Some((*d, self.get(ObjectType::Deal, *d)?)))
+            .map(|(deal_id, history)| {
+                let then_state = history.state_at(then);
+                DealFacts {
+                    id: deal_id.to_string(),
+                    now: history.properties_at(t),
+                    then: live(&then_state).then(|| history.properties_of(&then_state)),
+                }
+            })
+            .collect()
+    }
+
+    /// Everything scoring needs about account `id` at `at` (its own properties as `contact`,
+    /// P(s)'s as `companies`: see `SubjectFacts`), or None when it is not a live company then.
+    /// Member scores are the caller's: they need the contact scorecards.
+    pub fn account_facts_at(
+        &self,
+        id: u64,
+        at: DateTime<Utc>,
+        config: &ScoringConfig,
+        with_links: bool,
+    ) -> Option<SubjectFacts> {
+        let t = at.timestamp_millis();
+        let history = self.get(ObjectType::Company, id)?;
+        let state = history.state_at(t);
+        if !live(&state) {
+            return None;
+        }
+        let (contact_ids, deal_ids) = self.contacts_and_deals_at(&state, t);
+        let contacts: Vec<_> = contact_ids
+            .iter()
+            .filter_map(|c| self.get(ObjectType::Contact, *c))
+            .map(|h| h.properties_at(t))
+            .collect();
+        let then = config.deal_momentum_then(at).timestamp_millis();
+        let deals = self.deal_facts(&deal_ids, t, then);
+        let mut activity: Vec<(String, i64)> = history
+            .activity()
+            .map(|at| (format!("company/{id}"), at))
+            .collect();
+        for (kind, ids) in [
+            (
+                ObjectType::Contact,
+                contact_ids.iter().copied().collect::<Vec<_>>(),
+            ),
+            (ObjectType::Deal, deal_ids.iter().copied().collect()),
+        ] {
+            for other in ids {
+                if let Some(h) = self.get(kind, other) {
+                    let key = format!("{}/{other}", kind.as_str());
+                    activity.extend(h.activity().map(|at| (key.clone(), at)));
+                }
+            }
+        }
+        let links = if with_links {
+            self.account_links(&state, &contact_ids, &deal_ids)
+        } else {
+            Vec::new()
+        };
+        Some(SubjectFacts {
+            facts: CustomerFacts {
+                contact: history.properties_of(&state),
+                companies: contacts,
+                deals,
+                activity,
+                links,
+            },
+            sentiment: sentiment_of(&state),
+            member_scores: Vec::new(),
+        })
+    }
+
+    /// How an account reaches its contacts and deals (a deal through a contact names none:
+    /// `via_company` is for customers).
+    fn account_links(
+        &self,
+        state: &ObjectState,
+        contacts: &[u64],
+        deals: &BTreeSet<u64>,
+    ) -> Vec<Link> {
+        state
+            .associations
+            .values()
+            .filter(|a| a.present.value)
+            .filter(|a| match a.other.object_type {
+                ObjectType::Contact => contacts.contains(&a.other.id),
+                ObjectType::Deal => deals.contains(&a.other.id),
+                ObjectType::Company => false,
+            })
+            .map(|a| Link {
+                object_type: a.other.object_type,
+                id: a.other.id.to_string(),
+                via_company: None,
+                since: DateTime::from_timestamp_millis(a.present.occurred_at).unwrap_or_default(),
+                since_estimated: a.estimated,
+            })
+            .collect()
+    }
+
+    /// A customer's v2 facts at `at`: its v1 facts and its sentiment.
+    pub fn customer_subject_facts_at(
+        &self,
+        id: u64,
+        at: DateTime<Utc>,
+        config: &ScoringConfig,
+        with_links: bool,
+    ) -> Option<SubjectFacts> {
+        let facts = self.gather(id, at, config, with_links)?;
+        let state = self
+            .get(ObjectType::Contact, id)?
+            .state_at(at.timestamp_millis());
+        Some(SubjectFacts {
+            facts,
+            sentiment: sentiment_of(&state),
+            member_scores: Vec::new(),
+        })
+    }
+
+    /// V(s) at `t` for account `id` (0 when not a live company).
+    pub fn account_deal_value_at(&self, id: u64, t: i64) -> Decimal {
+        let Some(history) = self.get(ObjectType::Company, id) else {
+            return Decimal::ZERO;
+        };
+        let (_, deal_ids) = self.contacts_and_deals_at(&history.state_at(t), t);
+        deal_value_total(&self.deal_facts(&deal_ids, t, t))
+    }
+
+    /// R(t) of a subject type under `population`: the median of V > 0 over its subjects. The
+    /// customers' median without a population is the cached v1 one.
+    pub fn subject_median_at(
+        &self,
+        subject: Subject,
+        at: DateTime<Utc>,
+        population: &Population,
+    ) -> Option<Decimal> {
+        let conditions = population.of(subject);
+        if subject == Subject::Contact && conditions.is_empty() {
+            return self.median_at(at);
+        }
+        let t = at.timestamp_millis();
+        let key = (subject, conditions.to_vec(), t.min(self.latest_occurred_at));
+        let cached = self
+            .subject_medians
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .copied();
+        if let Some(median) = cached {
+            return median;
+        }
+        let values: Vec<Decimal> = self
+            .subjects_at(subject, t, population)
+            .into_par_iter()
+            .map(|id| match subject {
+                Subject::Contact => self.deal_value_at(id, t),
+                Subject::Company => self.account_deal_value_at(id, t),
+            })
+            .collect();
+        let median = portal_median(values);
+        let mut medians = self
+            .subject_medians
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if medians.len() >= MAX_PAST_MEDIANS {
+            medians.clear();
+        }
+        medians.insert(key, median);
+        median
+    }
+}
+
+/// The sentiment of a state: the latest recorded, unless cleared since.
+fn sentiment_of(state: &ObjectState) -> Option<(SentimentValue, DateTime<Utc>)> {
+    let stamped = state.sentiment.as_ref()?;
+    let value = stamped.value?;
+    Some((value, DateTime::from_timestamp_millis(stamped.occurred_at)?))
 }

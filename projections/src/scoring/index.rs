@@ -110,7 +110,17 @@ pub struct PortalObjects {
     pub(super) past_medians: std::sync::Mutex<HashMap<i64, Option<rust_decimal::Decimal>>>,
     /// V(c) of the current customers, kept up to date for the current median.
     pub(super) current_values: std::sync::Mutex<CurrentValues>,
+    /// R(t) of subjects under a population (accounts, narrowed customers), per subject type,
+    /// conditions and time (capped at the latest fact), until the next fact.
+    pub(super) subject_medians: std::sync::Mutex<HashMap<MedianKey, Option<rust_decimal::Decimal>>>,
 }
+
+/// What a subject median depends on besides the facts.
+pub(super) type MedianKey = (
+    healthscore_domain::scoring::Subject,
+    Vec<healthscore_domain::scoring::Condition>,
+    i64,
+);
 
 impl Clone for PortalObjects {
     /// A copy of the facts; the caches start empty.
@@ -131,9 +141,14 @@ impl PortalObjects {
 
     /// Every contact id.
     pub fn contact_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ids_of(ObjectType::Contact)
+    }
+
+    /// Every id of one object type.
+    pub fn ids_of(&self, object_type: ObjectType) -> impl Iterator<Item = u64> + '_ {
         self.objects
             .keys()
-            .filter(|(t, _)| *t == ObjectType::Contact)
+            .filter(move |(t, _)| *t == object_type)
             .map(|(_, id)| *id)
     }
 
@@ -167,6 +182,11 @@ impl ScoringIndex {
             portal.current_median = std::sync::OnceLock::new();
             portal
                 .past_medians
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+            portal
+                .subject_medians
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clear();

@@ -1,6 +1,8 @@
-//! The `customer_scores` table: current scores kept for listing, filtering and summaries.
+//! The `customer_scores` and `company_scores` tables: current scores kept for listing,
+//! filtering and summaries, one table per subject type with the same shape.
 
 use healthscore_domain::ids::PortalId;
+use healthscore_domain::scoring::Subject;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -9,12 +11,39 @@ use crate::error::StoreError;
 use crate::read_models::write::insert_rows;
 use crate::{on_reader, on_writer};
 
-/// One customer's current score as stored.
+/// Where one subject type's scores live.
+#[derive(Debug, Clone, Copy)]
+struct Table {
+    name: &'static str,
+    id: &'static str,
+    /// The contact's email, or the company's domain.
+    handle: &'static str,
+    object_type: &'static str,
+}
+
+fn table(subject: Subject) -> Table {
+    match subject {
+        Subject::Contact => Table {
+            name: "customer_scores",
+            id: "customer_id",
+            handle: "email",
+            object_type: "contact",
+        },
+        Subject::Company => Table {
+            name: "company_scores",
+            id: "company_id",
+            handle: "domain",
+            object_type: "company",
+        },
+    }
+}
+
+/// One subject's current score as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScoreRow {
-    /// Contact id.
-    pub customer_id: u64,
-    /// Email.
+    /// The contact's (or company's) id.
+    pub subject_id: u64,
+    /// The contact's email, or the company's domain.
     pub email: String,
     /// Display name.
     pub name: String,
@@ -34,8 +63,10 @@ pub struct ScoreRow {
     pub weakest_factor: Option<String>,
     /// The contact's own last sales activity as HubSpot sent it (listings only).
     pub last_activity: Option<String>,
-    /// The contact's `hubspot_owner_id` (listings only).
+    /// The subject's `hubspot_owner_id` (listings only).
     pub owner_id: Option<String>,
+    /// The scorecard that scored it.
+    pub scorecard: String,
 }
 
 /// Ids per `DELETE ... IN (...)` (well under SQLite's bound-parameter limit).
@@ -46,13 +77,31 @@ const DELETE_CHUNK: usize = 500;
 pub async fn store(
     db: &Db,
     portal: PortalId,
+    subject: Subject,
     rows: &[ScoreRow],
     gone: &[u64],
 ) -> Result<(), StoreError> {
     let portal_id = portal.0 as i64;
+    let t = table(subject);
+    let delete_sql = format!("DELETE FROM {} WHERE portal_id = ", t.name);
+    let id_in = format!(" AND {} IN (", t.id);
+    let insert_sql = format!(
+        "INSERT INTO {} (portal_id, {}, {}, name, status, score_tenths, band, coverage, \
+         config_version, scored_at, weakest_factor, scorecard) ",
+        t.name, t.id, t.handle
+    );
+    let upsert_sql = format!(
+        " ON CONFLICT (portal_id, {}) DO UPDATE SET {handle} = excluded.{handle}, \
+         name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
+         band = excluded.band, coverage = excluded.coverage, \
+         config_version = excluded.config_version, scored_at = excluded.scored_at, \
+         weakest_factor = excluded.weakest_factor, scorecard = excluded.scorecard",
+        t.id,
+        handle = t.handle
+    );
     // One order for every writer: two instances upserting the same rows never deadlock.
     let mut ordered: Vec<&ScoreRow> = rows.iter().collect();
-    ordered.sort_unstable_by_key(|row| row.customer_id);
+    ordered.sort_unstable_by_key(|row| row.subject_id);
     let mut gone = gone.to_vec();
     gone.sort_unstable();
     let mut deleted = 0;
@@ -61,8 +110,8 @@ pub async fn store(
         let mut tx = pool.begin().await?;
         // A full rescore lists every non-customer as gone: one statement per chunk, not per id.
         for chunk in gone.chunks(DELETE_CHUNK) {
-            let mut delete = sqlx::QueryBuilder::new("DELETE FROM customer_scores WHERE portal_id = ");
-            delete.push_bind(portal_id).push(" AND customer_id IN (");
+            let mut delete = sqlx::QueryBuilder::new(delete_sql.as_str());
+            delete.push_bind(portal_id).push(id_in.as_str());
             let mut ids = delete.separated(", ");
             for id in chunk {
                 ids.push_bind(*id as i64);
@@ -73,17 +122,12 @@ pub async fn store(
         let conn = &mut *tx;
         insert_rows!(
             conn,
-            "INSERT INTO customer_scores (portal_id, customer_id, email, name, status, score_tenths, \
-             band, coverage, config_version, scored_at, weakest_factor) ",
+            insert_sql.as_str(),
             ordered,
-            " ON CONFLICT (portal_id, customer_id) DO UPDATE SET email = excluded.email, \
-             name = excluded.name, status = excluded.status, score_tenths = excluded.score_tenths, \
-             band = excluded.band, coverage = excluded.coverage, \
-             config_version = excluded.config_version, scored_at = excluded.scored_at, \
-             weakest_factor = excluded.weakest_factor",
+            upsert_sql.as_str(),
             |row, item| {
                 row.push_bind(portal_id)
-                    .push_bind(item.customer_id as i64)
+                    .push_bind(item.subject_id as i64)
                     .push_bind(item.email.as_str())
                     .push_bind(item.name.as_str())
                     .push_bind(item.status.as_str())
@@ -92,7 +136,8 @@ pub async fn store(
                     .push_bind(item.coverage.as_str())
                     .push_bind(i64::from(item.config_version))
                     .push_bind(item.scored_at)
-                    .push_bind(item.weakest_factor.as_deref());
+                    .push_bind(item.weakest_factor.as_deref())
+                    .push_bind(item.scorecard.as_str());
             }
         );
         tx.commit().await?;
@@ -105,12 +150,15 @@ pub async fn store(
 }
 
 /// Every stored row of a portal.
-pub async fn all(db: &Db, portal: PortalId) -> Result<Vec<ScoreRow>, StoreError> {
+pub async fn all(db: &Db, portal: PortalId, subject: Subject) -> Result<Vec<ScoreRow>, StoreError> {
+    let t = table(subject);
+    let sql = format!(
+        "SELECT {} AS subject_id, {} AS email, name, status, score_tenths, band, coverage, \
+         config_version, scored_at, weakest_factor, scorecard FROM {} WHERE portal_id = $1",
+        t.id, t.handle, t.name
+    );
     on_reader!(db, pool => {
-        let rows = sqlx::query(
-            "SELECT customer_id, email, name, status, score_tenths, band, coverage, config_version, \
-             scored_at, weakest_factor FROM customer_scores WHERE portal_id = $1",
-        )
+        let rows = sqlx::query(&sql)
         .bind(portal.0 as i64)
         .fetch_all(pool)
         .await?;
@@ -128,7 +176,7 @@ where
     for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(ScoreRow {
-        customer_id: row.try_get::<i64, _>("customer_id")? as u64,
+        subject_id: row.try_get::<i64, _>("subject_id")? as u64,
         email: row.try_get("email")?,
         name: row.try_get("name")?,
         status: row.try_get("status")?,
@@ -141,6 +189,7 @@ where
         // Only listings select it.
         last_activity: row.try_get("last_activity").unwrap_or(None),
         owner_id: row.try_get("owner_id").unwrap_or(None),
+        scorecard: row.try_get("scorecard")?,
     })
 }
 
@@ -151,8 +200,10 @@ pub struct ListFilter {
     pub band: Option<healthscore_domain::scoring::Band>,
     /// Only this status.
     pub status: Option<healthscore_domain::scoring::ScoreStatus>,
-    /// Only customers this HubSpot owner owns.
+    /// Only subjects this HubSpot owner owns.
     pub owner: Option<u64>,
+    /// Only subjects this scorecard scored.
+    pub scorecard: Option<String>,
     /// Score at least, in tenths.
     pub min_tenths: Option<i64>,
     /// Score at most, in tenths.
@@ -191,8 +242,31 @@ pub enum SortKey {
 pub async fn list(
     db: &Db,
     portal: PortalId,
+    subject: Subject,
     filter: &ListFilter,
 ) -> Result<Vec<ScoreRow>, StoreError> {
+    let t = table(subject);
+    let select = format!(
+        "SELECT {id} AS subject_id, {handle} AS email, name, status, score_tenths, band, coverage, \
+         config_version, scored_at, weakest_factor, scorecard, (SELECT value FROM object_properties p \
+           WHERE p.portal_id = s.portal_id AND p.object_type = '{kind}' \
+           AND p.object_id = s.{id} AND p.name = 'hs_last_sales_activity_date') AS last_activity, \
+         (SELECT value FROM object_properties o \
+           WHERE o.portal_id = s.portal_id AND o.object_type = '{kind}' \
+           AND o.object_id = s.{id} AND o.name = 'hubspot_owner_id') AS owner_id \
+         FROM {table} s WHERE portal_id = ",
+        id = t.id,
+        handle = t.handle,
+        kind = t.object_type,
+        table = t.name
+    );
+    let owned = format!(
+        " AND EXISTS (SELECT 1 FROM object_properties o WHERE o.portal_id = s.portal_id \
+         AND o.object_type = '{}' AND o.object_id = s.{} \
+         AND o.name = 'hubspot_owner_id' AND o.value = ",
+        t.object_type, t.id
+    );
+    let id_column = t.id;
     // Unscored rows sort last in both score orders via the key (-1 for NULL).
     let (key, order) = match filter.sort {
         Sort::ScoreDesc => ("COALESCE(score_tenths, -1)", "DESC"),
@@ -204,18 +278,7 @@ pub async fn list(
     };
     let cmp = if order == "DESC" { "<" } else { ">" };
     on_reader!(db, pool => {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT customer_id, email, name, status, score_tenths, band, coverage, config_version, \
-             scored_at, weakest_factor, (SELECT value FROM object_properties p \
-               WHERE p.portal_id = customer_scores.portal_id AND p.object_type = 'contact' \
-               AND p.object_id = customer_scores.customer_id \
-               AND p.name = 'hs_last_sales_activity_date') AS last_activity, \
-             (SELECT value FROM object_properties o \
-               WHERE o.portal_id = customer_scores.portal_id AND o.object_type = 'contact' \
-               AND o.object_id = customer_scores.customer_id \
-               AND o.name = 'hubspot_owner_id') AS owner_id \
-             FROM customer_scores WHERE portal_id = ",
-        );
+        let mut query = sqlx::QueryBuilder::new(select.as_str());
         query.push_bind(portal.0 as i64);
         if let Some(band) = &filter.band {
             query.push(" AND band = ").push_bind(band.as_str());
@@ -224,13 +287,10 @@ pub async fn list(
             query.push(" AND status = ").push_bind(status.as_str());
         }
         if let Some(owner) = filter.owner {
-            query.push(
-                " AND EXISTS (SELECT 1 FROM object_properties o WHERE o.portal_id = customer_scores.portal_id \
-                 AND o.object_type = 'contact' AND o.object_id = customer_scores.customer_id \
-                 AND o.name = 'hubspot_owner_id' AND o.value = ",
-            )
-            .push_bind(owner.to_string())
-            .push(")");
+            query.push(owned.as_str()).push_bind(owner.to_string()).push(")");
+        }
+        if let Some(scorecard) = &filter.scorecard {
+            query.push(" AND scorecard = ").push_bind(scorecard.clone());
         }
         if let Some(min) = filter.min_tenths {
             query.push(" AND score_tenths >= ").push_bind(min);
@@ -243,29 +303,35 @@ pub async fn list(
                 let score = if filter.sort == Sort::ScoreAsc && *score < 0 { 10_000 } else { *score };
                 query.push(format!(" AND ({key} {cmp} ")).push_bind(score);
                 query.push(format!(" OR ({key} = ")).push_bind(score);
-                query.push(format!(" AND customer_id {cmp} ")).push_bind(*id as i64).push("))");
+                query.push(format!(" AND {id_column} {cmp} ")).push_bind(*id as i64).push("))");
             }
             Some((SortKey::Name(name), id)) => {
                 query.push(" AND (name > ").push_bind(name.clone());
                 query.push(" OR (name = ").push_bind(name.clone());
-                query.push(" AND customer_id > ").push_bind(*id as i64).push("))");
+                query.push(format!(" AND {id_column} > ")).push_bind(*id as i64).push("))");
             }
             None => {}
         }
-        query.push(format!(" ORDER BY {key} {order}, customer_id {order} LIMIT "));
+        query.push(format!(" ORDER BY {key} {order}, {id_column} {order} LIMIT "));
         query.push_bind(filter.limit);
         let rows = query.build().fetch_all(pool).await?;
         rows.iter().map(decode).collect()
     })
 }
 
-/// Materialized customers per portal and band (`insufficient_data` for those without one), for
+/// Materialized subjects per portal and band (`insufficient_data` for those without one), for
 /// the metrics.
-pub async fn band_counts(db: &Db) -> Result<Vec<(PortalId, String, i64)>, StoreError> {
-    let sql = "SELECT portal_id, COALESCE(band, status) AS band, COUNT(*) AS customers \
-               FROM customer_scores GROUP BY portal_id, COALESCE(band, status)";
+pub async fn band_counts(
+    db: &Db,
+    subject: Subject,
+) -> Result<Vec<(PortalId, String, i64)>, StoreError> {
+    let sql = format!(
+        "SELECT portal_id, COALESCE(band, status) AS band, COUNT(*) AS customers \
+         FROM {} GROUP BY portal_id, COALESCE(band, status)",
+        table(subject).name
+    );
     on_reader!(db, pool => {
-        let rows = sqlx::query(sql).fetch_all(pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(pool).await?;
         rows.iter()
             .map(|row| {
                 let portal: i64 = row.try_get("portal_id")?;

@@ -5,4 +5,5 @@ pub mod facts;
 pub mod index;
 pub mod materialized;
 pub mod service;
+pub mod subjects;
 mod values;

@@ -178,6 +178,56 @@ impl ScoringService {
     }
 }
 
+impl ScoringService {
+    /// Every subject of a type at `at` under `document` (reports without detail).
+    pub fn score_all_subjects(
+        &self,
+        portal: PortalId,
+        subject: healthscore_domain::scoring::Subject,
+        at: DateTime<Utc>,
+        document: &healthscore_domain::scoring::ScoringDocument,
+    ) -> Vec<super::subjects::SubjectScore> {
+        self.with_portal(portal, |objects| {
+            super::subjects::Scorer::new(objects, document, at).score_all(subject, false)
+        })
+    }
+
+    /// The accounts (company ids) an object's change can affect: the company itself, a
+    /// contact's companies (its score is their customer_health), a deal's companies and its
+    /// contacts' companies.
+    pub fn affected_accounts(&self, object: ObjectRef) -> Vec<u64> {
+        self.with_portal(object.portal, |objects| {
+            let Some(history) = objects.get(object.object_type, object.id) else {
+                return Vec::new();
+            };
+            let state = history.current();
+            let mut ids = companies_of(state);
+            match object.object_type {
+                ObjectType::Company => ids.push(object.id),
+                ObjectType::Contact => {}
+                ObjectType::Deal => {
+                    for contact in contacts_of(state) {
+                        if let Some(contact) = objects.get(ObjectType::Contact, contact) {
+                            ids.extend(companies_of(contact.current()));
+                        }
+                    }
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        })
+    }
+}
+
+fn companies_of(state: &healthscore_domain::crm_object::ObjectState) -> Vec<u64> {
+    state
+        .associated()
+        .filter(|o| o.object_type == ObjectType::Company)
+        .map(|o| o.id)
+        .collect()
+}
+
 fn contacts_of(state: &healthscore_domain::crm_object::ObjectState) -> Vec<u64> {
     state
         .associated()

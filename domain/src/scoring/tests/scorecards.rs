@@ -4,8 +4,8 @@
 use super::{at, deal, dec, props, t0};
 use crate::ids::ObjectType;
 use crate::scoring::{
-    Band, ConfigDocument, CustomerFacts, Properties, ScoreStatus, ScoringDocument, Shape,
-    Subject, SubjectFacts, Transform, score_subject,
+    Band, ConfigDocument, CustomerFacts, Properties, ScoreStatus, ScoringDocument, Shape, Subject,
+    SubjectFacts, Transform, score_subject,
 };
 use crate::sentiment::SentimentValue;
 use serde_json::{Value, json};
@@ -54,9 +54,18 @@ fn the_spec_document_is_accepted_and_reads_back_in_its_shape() {
     assert_eq!(document.shape, Shape::Scorecards);
     assert_eq!(document.scorecards.len(), 3);
     let written = document.to_json();
-    assert_eq!(written["scorecards"][1]["weights"]["product_usage"], json!(10));
-    assert_eq!(written["scorecards"][1]["custom_factors"][0]["transform"]["max"], json!(100));
-    assert_eq!(written["scorecards"][2]["csm_sentiment"]["expires_days"], json!(90));
+    assert_eq!(
+        written["scorecards"][1]["weights"]["product_usage"],
+        json!(10)
+    );
+    assert_eq!(
+        written["scorecards"][1]["custom_factors"][0]["transform"]["max"],
+        json!(100)
+    );
+    assert_eq!(
+        written["scorecards"][2]["csm_sentiment"]["expires_days"],
+        json!(90)
+    );
     // What GET answers parses back to the same document.
     assert_eq!(parse(written).expect("valid"), document);
 }
@@ -81,18 +90,29 @@ fn a_v1_document_keeps_its_shape_and_meaning() {
 fn each_rule_is_refused_with_its_field() {
     let contact = |extra: Value| {
         let mut card = json!({"name": "c", "weights": {"engagement_recency": 100}});
-        card.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        card.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         card
     };
     let cases = [
         (json!({"scorecards": []}), vec!["scorecards"]),
-        (json!({"scorecards": [contact(json!({"name": ""}))]}), vec!["scorecards[0].name"]),
+        (
+            json!({"scorecards": [contact(json!({"name": ""}))]}),
+            vec!["scorecards[0].name"],
+        ),
         (
             json!({"scorecards": [contact(json!({"name": "x".repeat(65)}))]}),
             vec!["scorecards[0].name"],
         ),
-        (json!({"scorecards": [contact(json!({})), contact(json!({}))]}), vec!["scorecards[1].name"]),
-        (json!({"scorecards": [contact(json!({"subject": "deal"}))]}), vec!["scorecards[0].subject"]),
+        (
+            json!({"scorecards": [contact(json!({})), contact(json!({}))]}),
+            vec!["scorecards[1].name"],
+        ),
+        (
+            json!({"scorecards": [contact(json!({"subject": "deal"}))]}),
+            vec!["scorecards[0].subject"],
+        ),
         (
             json!({"scorecards": [contact(json!({"filter": [{"property": "a", "op": "eq", "value": "b"}]}))]}),
             vec!["scorecards[0].filter"],
@@ -112,7 +132,10 @@ fn each_rule_is_refused_with_its_field() {
         (
             // A weight that cannot be taken leaves the rest short of 100: both are said.
             json!({"scorecards": [contact(json!({"weights": {"engagement_recency": 50, "customer_health": 50}}))]}),
-            vec!["scorecards[0].weights", "scorecards[0].weights.customer_health"],
+            vec![
+                "scorecards[0].weights",
+                "scorecards[0].weights.customer_health",
+            ],
         ),
         (
             json!({"scorecards": [{"name": "a", "subject": "company", "weights": {"engagement_recency": 50, "customer_health": 50}}]}),
@@ -168,7 +191,8 @@ fn each_rule_is_refused_with_its_field() {
 #[test]
 fn unknown_properties_are_named_by_field() {
     let mut document = spec_document();
-    document["population"] = json!({"contact": [{"property": "lifecyclestage", "op": "in", "values": ["customer"]}]});
+    document["population"] =
+        json!({"contact": [{"property": "lifecyclestage", "op": "in", "values": ["customer"]}]});
     let document = parse(document).expect("valid");
     let known = |kind: ObjectType, name: &str| kind == ObjectType::Contact || name == "usage_score";
     let errors: Vec<String> = document
@@ -205,24 +229,44 @@ fn conditions_treat_missing_values_as_the_spec_says() {
     assert_eq!(pick(&[("n", "999.9")]).as_deref(), Some("b"));
     assert_eq!(pick(&[("n", "lots")]).as_deref(), Some("b"));
     assert_eq!(pick(&[]).as_deref(), Some("b"));
-    assert_eq!(pick(&[("n", "5000"), ("plan", "free")]).as_deref(), Some("b"));
-    assert_eq!(pick(&[("n", "5000"), ("churned", "yes")]).as_deref(), Some("b"));
-    assert_eq!(pick(&[("n", "5000"), ("region", "emea")]).as_deref(), Some("b"));
-    assert_eq!(pick(&[("n", "5000"), ("churned", "")]).as_deref(), Some("a"));
+    assert_eq!(
+        pick(&[("n", "5000"), ("plan", "free")]).as_deref(),
+        Some("b")
+    );
+    assert_eq!(
+        pick(&[("n", "5000"), ("churned", "yes")]).as_deref(),
+        Some("b")
+    );
+    assert_eq!(
+        pick(&[("n", "5000"), ("region", "emea")]).as_deref(),
+        Some("b")
+    );
+    assert_eq!(
+        pick(&[("n", "5000"), ("churned", "")]).as_deref(),
+        Some("a")
+    );
     assert_eq!(parsed.select(Subject::Company, &properties(&[])), None);
 }
 
 #[test]
 fn transforms_give_the_spec_values() {
     let t = t0();
-    let linear = Transform::Linear { min: dec("0"), max: dec("100") };
+    let linear = Transform::Linear {
+        min: dec("0"),
+        max: dec("100"),
+    };
     assert_eq!(linear.apply("80", t), Some(dec("0.8")));
     assert_eq!(linear.apply("150", t), Some(dec("1")));
     assert_eq!(linear.apply("", t), None);
     assert_eq!(linear.apply("high", t), None);
-    let lower_better = Transform::Linear { min: dec("10"), max: dec("0") };
+    let lower_better = Transform::Linear {
+        min: dec("10"),
+        max: dec("0"),
+    };
     assert_eq!(lower_better.apply("2", t), Some(dec("0.8")));
-    let recency = Transform::Recency { half_life_days: dec("7") };
+    let recency = Transform::Recency {
+        half_life_days: dec("7"),
+    };
     assert_eq!(recency.apply("2026-11-16", t), Some(dec("0.5")));
     assert_eq!(recency.apply("2026-12-01", t), Some(dec("1")));
     let steps = Transform::Steps {
@@ -312,12 +356,12 @@ fn worked_example_v2() {
     ];
     for ((key, value, contribution), (k, v, c)) in lines.iter().zip(expected) {
         assert_eq!(key, k);
+        assert_eq!(value.as_deref().map(dec), Some(dec(v)), "{key}'s value");
         assert_eq!(
-            value.as_deref().map(dec),
-            Some(dec(v)),
-            "{key}'s value"
+            contribution.as_deref().map(dec),
+            Some(dec(c)),
+            "{key}'s points"
         );
-        assert_eq!(contribution.as_deref().map(dec), Some(dec(c)), "{key}'s points");
     }
     assert_eq!(lines.len(), expected.len());
     assert_eq!(report.score, Some(dec("72.9")));
@@ -328,7 +372,11 @@ fn worked_example_v2() {
     // 99 days after it was recorded, the sentiment no longer counts.
     let later = at("2027-02-20T00:00:00Z");
     let report = score_subject(&facts, scorecard, true, later, Some(dec("1000")), true);
-    let sentiment = report.factors.iter().find(|f| f.key == "csm_sentiment").unwrap();
+    let sentiment = report
+        .factors
+        .iter()
+        .find(|f| f.key == "csm_sentiment")
+        .unwrap();
     assert_eq!(sentiment.value, None);
     assert_eq!(sentiment.detail["expired"], json!(true));
     assert_eq!(report.status, ScoreStatus::Scored);
@@ -336,6 +384,8 @@ fn worked_example_v2() {
     // 5,000 employees: the enterprise scorecard.
     let mut big = facts.facts.contact.as_ref().clone();
     big.insert("numberofemployees".into(), "5000".into());
-    let enterprise = document.select(Subject::Company, &big).expect("a scorecard");
+    let enterprise = document
+        .select(Subject::Company, &big)
+        .expect("a scorecard");
     assert_eq!(enterprise.name, "enterprise accounts");
 }

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod connections;
 pub mod http;

@@ -6,7 +6,7 @@ use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};
 
 /// Every endpoint, as the document must list it.
-const ENDPOINTS: [(&str, &str); 32] = [
+const ENDPOINTS: [(&str, &str); 41] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/customers"),
@@ -21,6 +21,15 @@ const ENDPOINTS: [(&str, &str); 32] = [
     ("get", "/scoring/config/versions"),
     ("post", "/scoring/preview"),
     ("get", "/companies/{id}"),
+    ("get", "/companies"),
+    ("get", "/companies/{id}/score"),
+    ("get", "/companies/{id}/score/history"),
+    ("get", "/customers/{id}/sentiment"),
+    ("put", "/customers/{id}/sentiment"),
+    ("delete", "/customers/{id}/sentiment"),
+    ("get", "/companies/{id}/sentiment"),
+    ("put", "/companies/{id}/sentiment"),
+    ("delete", "/companies/{id}/sentiment"),
     ("get", "/deals/{id}"),
     ("post", "/sync"),
     ("get", "/sync/runs"),

@@ -19,6 +19,7 @@ pub mod preview;
 pub mod problem;
 pub mod query;
 pub mod scores;
+pub mod sentiment;
 pub mod server;
 pub mod sync;
 pub mod webhook;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub cors_origins: Vec<HeaderValue>,
     /// Each API key's request budget, when there is one.
     pub key_budget: Option<budget::KeyBudget>,
+    /// Stamps what the API records itself (sentiment).
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -119,6 +122,7 @@ impl AppState {
             metrics_token: None,
             cors_origins: Vec::new(),
             key_budget: None,
+            clock: crate::clock::Clock::system(),
             store,
         }
     }
@@ -141,6 +145,13 @@ impl AppState {
     #[must_use]
     pub fn with_metrics_token(mut self, token: Option<crate::secret::Secret>) -> Self {
         self.metrics_token = token;
+        self
+    }
+
+    /// Stamps what the API records with `clock` instead of the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -262,6 +273,7 @@ pub fn router(state: AppState) -> Router {
 /// Every documented endpoint, each with its OpenAPI description.
 fn routes() -> OpenApiRouter<AppState> {
     let config_body = || DefaultBodyLimit::max(config::MAX_CONFIG_BYTES);
+    let sentiment_body = || DefaultBodyLimit::max(sentiment::MAX_SENTIMENT_BYTES);
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -277,6 +289,25 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(config::versions))
         .routes(routes!(preview::preview).layer(config_body()))
         .routes(routes!(objects::company))
+        .routes(routes!(listing::list_companies))
+        .routes(routes!(scores::company_score))
+        .routes(routes!(scores::company_history))
+        .routes(
+            routes!(
+                sentiment::get_customer,
+                sentiment::put_customer,
+                sentiment::delete_customer
+            )
+            .layer(sentiment_body()),
+        )
+        .routes(
+            routes!(
+                sentiment::get_company,
+                sentiment::put_company,
+                sentiment::delete_company
+            )
+            .layer(sentiment_body()),
+        )
         .routes(routes!(objects::deal))
         .routes(routes!(sync::start))
         .routes(routes!(sync::runs))

@@ -30,6 +30,8 @@ use super::problem::ApiError;
     tags(
         (name = "customers", description = "Customers and their current scores"),
         (name = "scores", description = "Scores at any time, and their history"),
+        (name = "accounts", description = "Companies scored by a company scorecard"),
+        (name = "sentiment", description = "A CSM's own judgement of a customer or account"),
         (name = "configuration", description = "Scoring weights, bands and factor settings, versioned"),
         (name = "objects", description = "Companies and deals"),
         (name = "sync", description = "HubSpot syncs"),

@@ -41,6 +41,20 @@ pub struct CompanyPath {
     id: String,
 }
 
+impl CustomerPath {
+    /// The id as sent.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl CompanyPath {
+    /// The id as sent.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// `?as_of=&config_version=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

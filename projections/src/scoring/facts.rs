@@ -25,6 +25,12 @@ fn live(state: &ObjectState) -> bool {
 }
 
 impl PortalObjects {
+    /// True when the object is live now (known, not deleted, not merged away).
+    pub fn is_live(&self, object_type: ObjectType, id: u64) -> bool {
+        self.get(object_type, id)
+            .is_some_and(|history| live(history.current()))
+    }
+
     /// True when contact `id` is a customer at `t`: live, with a non-empty email.
     pub fn is_customer_at(&self, id: u64, t: i64) -> bool {
         self.get(ObjectType::Contact, id).is_some_and(|history| {

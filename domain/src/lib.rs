@@ -7,6 +7,7 @@ pub mod customer_health;
 pub mod hubspot;
 pub mod ids;
 pub mod owners;
+pub mod property_catalog;
 pub mod scoring;
 pub mod scoring_config;
 pub mod sentiment;

@@ -6,7 +6,7 @@ use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};
 
 /// Every endpoint, as the document must list it.
-const ENDPOINTS: [(&str, &str); 41] = [
+const ENDPOINTS: [(&str, &str); 43] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/customers"),
@@ -19,6 +19,8 @@ const ENDPOINTS: [(&str, &str); 41] = [
     ("get", "/scoring/config"),
     ("put", "/scoring/config"),
     ("get", "/scoring/config/versions"),
+    ("get", "/properties/{object_type}"),
+    ("post", "/properties/refresh"),
     ("post", "/scoring/preview"),
     ("get", "/companies/{id}"),
     ("get", "/companies"),

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 const PORTAL: u64 = 4343;
 const ACCOUNT: u64 = 500;
+const ACCOUNT_ID: &str = "500";
 const T: &str = "2026-11-23T00:00:00Z";
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -242,7 +243,7 @@ async fn the_worked_example_v2_scores_the_account_72_9(t: TestDb) {
     let report = story
         .ok(&format!("/companies/{ACCOUNT}/score?as_of={T}"))
         .await;
-    assert_eq!(report["company_id"], ACCOUNT.to_string());
+    assert_eq!(report["company_id"], ACCOUNT_ID);
     assert_eq!(report["scorecard"], "accounts", "{report:#}");
     assert_eq!(report["status"], "scored");
     assert_eq!(report["score"], 72.9, "{report:#}");
@@ -363,7 +364,7 @@ async fn growing_past_1000_employees_moves_the_account_to_enterprise(t: TestDb) 
         .iter()
         .filter_map(|c| c["id"].as_str())
         .collect();
-    assert_eq!(ids, [ACCOUNT.to_string()], "{enterprise:#}");
+    assert_eq!(ids, [ACCOUNT_ID], "{enterprise:#}");
     let accounts = story.ok("/companies?scorecard=accounts").await;
     assert_eq!(accounts["companies"], json!([]), "{accounts:#}");
     let summary = story.ok("/scores/summary?subject=company").await;
@@ -585,9 +586,7 @@ async fn v2_documents_are_validated_previewed_and_returned_as_stored(t: TestDb) 
             .as_array()
             .expect("subjects")
             .iter()
-            .any(|c| c["subject"] == "company"
-                && c["id"] == ACCOUNT.to_string()
-                && c["to"] == "accounts"),
+            .any(|c| c["subject"] == "company" && c["id"] == ACCOUNT_ID && c["to"] == "accounts"),
         "{preview:#}"
     );
 
@@ -642,7 +641,166 @@ async fn v2_documents_are_validated_previewed_and_returned_as_stored(t: TestDb) 
     );
 }
 
+/// A scorecard scoring accounts on `property` (0-100) and contacts as in v1.
+fn usage_scorecards(property: &str) -> Value {
+    json!({"scorecards": [
+      {"name": "accounts", "subject": "company",
+       "weights": {"engagement_recency": 50, "product_usage": 50},
+       "custom_factors": [{"key": "product_usage", "property": property,
+                           "transform": {"type": "linear", "min": 0, "max": 100}}]},
+      {"name": "contacts", "subject": "contact", "weights": {"engagement_recency": 25,
+       "deal_momentum": 20, "lifecycle_stage": 15, "activity_frequency": 20, "deal_value": 20}}
+    ]})
+}
+
+async fn properties_are_discovered_and_a_newly_named_one_is_synced_whole(t: TestDb) {
+    use healthscore_api::hubspot::{ClientConfig, HubSpotClient};
+    use healthscore_domain::ids::{ObjectType, PortalId};
+    use healthscore_domain::sync_run::SyncMode;
+    use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot};
+
+    let fake = FakeHubSpot::start(FakeConfig {
+        contacts: 40,
+        companies: 10,
+        deals: 20,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake HubSpot starts");
+    let portal = fake.portal();
+    let companies: Vec<String> = portal
+        .objects(ObjectType::Company)
+        .iter()
+        .filter(|(_, o)| !o.is_archived())
+        .map(|(id, _)| id.to_string())
+        .collect();
+    for id in &companies {
+        fake.update_property(ObjectType::Company, id, "usage_score", Some("55"))
+            .expect("update");
+    }
+    let client = HubSpotClient::new(ClientConfig {
+        base_url: fake.base_url().to_string(),
+        ..ClientConfig::new(Secret::new(fake.token()))
+    })
+    .expect("client");
+    let server = TestServer::start_syncing(t.db.clone(), client).await;
+    let key = server.key(portal.portal_id).await;
+    let story = Story {
+        server,
+        key,
+        now: Arc::new(Mutex::new(Utc::now())),
+    };
+
+    // Before any discovery every name is accepted; nothing is known.
+    let before = story.ok("/properties/companies").await;
+    assert_eq!(
+        (before["discovered"].clone(), before["properties"].clone()),
+        (json!(false), json!([]))
+    );
+    let syncer = story.server.state.syncer.clone().expect("syncer");
+    syncer.sync(SyncMode::Full).await.expect("full sync");
+
+    // A full sync discovered every type's properties.
+    let found = story.ok("/properties/companies").await;
+    assert_eq!(found["discovered"], true, "{found:#}");
+    let usage = found["properties"]
+        .as_array()
+        .expect("properties")
+        .iter()
+        .find(|p| p["name"] == "usage_score")
+        .cloned()
+        .unwrap_or_else(|| panic!("usage_score in {found:#}"));
+    assert_eq!(
+        (usage["type"].clone(), usage["hubspot_defined"].clone()),
+        (json!("number"), json!(false))
+    );
+    let (status, _) = story.get("/properties/tickets").await;
+    assert_eq!(status, 404);
+
+    // Now a property the portal lacks is named by its field; the real one is accepted.
+    let (status, problem) = story
+        .put("/scoring/config", usage_scorecards("usage_scroe"))
+        .await;
+    assert_eq!(status, 422, "{problem:#}");
+    assert_eq!(
+        problem["errors"][0]["field"],
+        "scorecards[0].custom_factors[0].property"
+    );
+    let (status, body) = story
+        .put("/scoring/config", usage_scorecards("usage_score"))
+        .await;
+    assert_eq!(status, 200, "{body:#}");
+
+    // The full sync never read usage_score; the next incremental one lists companies whole,
+    // though none changed, and from then on the factor has a value.
+    let account = &companies[0];
+    let path = format!("/companies/{account}/score");
+    let unread = story.ok(&path).await;
+    assert_eq!(
+        factor(&unread, "product_usage")["value"],
+        Value::Null,
+        "{unread:#}"
+    );
+    let run = syncer
+        .sync(SyncMode::Incremental)
+        .await
+        .expect("incremental");
+    let view = syncer
+        .runs()
+        .load(PortalId(portal.portal_id), &run.run_id)
+        .await
+        .expect("run")
+        .view()
+        .cloned()
+        .expect("view");
+    assert_eq!(view.full_types, [ObjectType::Company]);
+    assert_eq!(view.extra_properties[&ObjectType::Company], ["usage_score"]);
+    let read = story.ok(&path).await;
+    assert_eq!(factor(&read, "product_usage")["value"], 0.55, "{read:#}");
+    let again = syncer
+        .sync(SyncMode::Incremental)
+        .await
+        .expect("incremental");
+    let view = syncer
+        .runs()
+        .load(PortalId(portal.portal_id), &again.run_id)
+        .await
+        .expect("run")
+        .view()
+        .cloned()
+        .expect("view");
+    assert!(view.full_types.is_empty(), "read once is enough: {view:?}");
+
+    // A refresh reads what an admin added since.
+    fake.update_property(ObjectType::Company, account, "nps", Some("9"))
+        .expect("update");
+    let response = story
+        .server
+        .client
+        .post(format!("{}/properties/refresh", story.server.base))
+        .bearer_auth(&story.key)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    let refreshed: Value = response.json().await.expect("json");
+    assert!(
+        refreshed["counts"]["companies"].as_u64() > Some(0),
+        "{refreshed:#}"
+    );
+    let found = story.ok("/properties/companies").await;
+    assert!(
+        found["properties"]
+            .as_array()
+            .expect("properties")
+            .iter()
+            .any(|p| p["name"] == "nps"),
+        "{found:#}"
+    );
+}
+
 on_both_backends!(
+    properties_are_discovered_and_a_newly_named_one_is_synced_whole,
     the_worked_example_v2_scores_the_account_72_9,
     growing_past_1000_employees_moves_the_account_to_enterprise,
     an_account_is_rescored_when_one_of_its_contacts_changes,

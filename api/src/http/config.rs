@@ -227,6 +227,35 @@ pub struct ConfigInput {
     pub activity_frequency: Option<Value>,
 }
 
+/// `config` as a scoring document: 422 naming each bad field, and each property the portal
+/// lacks once its properties were discovered.
+pub(crate) async fn validated(
+    state: &AppState,
+    portal: healthscore_domain::ids::PortalId,
+    config: &ConfigDocument,
+    invalid: &str,
+) -> Result<ScoringDocument, ApiError> {
+    let refuse = |fields: Vec<healthscore_domain::scoring::FieldError>| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, invalid)
+            .with_errors(fields.into_iter().map(super::problem::FieldProblem::from))
+    };
+    let document = ScoringDocument::from_document(config).map_err(refuse)?;
+    let catalog = state
+        .properties
+        .catalog(portal)
+        .await
+        .map_err(ApiError::internal)?;
+    let unknown = document.unknown_properties(&|kind, name| {
+        healthscore_domain::hubspot::properties::kept(kind).contains(&name)
+            || catalog.may_have(kind, name)
+    });
+    if unknown.is_empty() {
+        Ok(document)
+    } else {
+        Err(refuse(unknown))
+    }
+}
+
 /// Saves a new version (a document identical to the current version saves nothing). Send the
 /// `ETag` you read as `If-Match` so an update made since is not overwritten.
 #[utoipa::path(
@@ -254,13 +283,7 @@ pub async fn put(
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     // A request that is wrong whatever the version is refused as such (400, 422) before its
     // precondition is looked at (RFC 9110, 13.2.1).
-    ScoringDocument::from_document(&config).map_err(|fields| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the configuration is invalid",
-        )
-        .with_errors(fields.into_iter().map(super::problem::FieldProblem::from))
-    })?;
+    validated(&state, portal, &config, "the configuration is invalid").await?;
     let expected = match headers.get(header::IF_MATCH) {
         Some(value) => parse_if_match(value)?,
         None => None,

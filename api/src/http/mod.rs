@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod owners;
 pub mod preview;
 pub mod problem;
+pub mod properties;
 pub mod query;
 pub mod scores;
 pub mod sentiment;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub sync_runs: Arc<SyncRuns>,
     /// Every portal's owners, as syncs recorded them.
     pub owners: Arc<crate::sync::owners::Owners>,
+    /// Every portal's HubSpot properties, as discoveries recorded them.
+    pub properties: Arc<crate::sync::properties::PropertyCatalogs>,
     /// The HubSpot sync of one fixed token (tests and the demo); servers use `connections`.
     pub syncer: Option<Syncer>,
     /// Every portal's connection to HubSpot, when connections are configured.
@@ -116,6 +119,7 @@ impl AppState {
             scored_through: Arc::new(watch::channel(0).0),
             sync_runs: Arc::new(SyncRuns::new(&store)),
             owners: Arc::new(crate::sync::owners::Owners::new(&store)),
+            properties: Arc::new(crate::sync::properties::PropertyCatalogs::new(&store)),
             syncer: None,
             connections: None,
             portal_syncers: Arc::default(),
@@ -287,6 +291,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(config::get))
         .routes(routes!(config::put).layer(config_body()))
         .routes(routes!(config::versions))
+        .routes(routes!(properties::list))
+        .routes(routes!(properties::refresh))
         .routes(routes!(preview::preview).layer(config_body()))
         .routes(routes!(objects::company))
         .routes(routes!(listing::list_companies))

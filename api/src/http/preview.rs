@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use healthscore_domain::ids::ObjectType;
 use healthscore_domain::scoring::{
@@ -21,7 +20,7 @@ use super::AppState;
 use super::auth::Portal;
 use super::body::JsonBytes;
 use super::config::ConfigInput;
-use super::problem::{ApiError, FieldProblem, Problem};
+use super::problem::{ApiError, Problem};
 use super::scores::config_for;
 
 /// How many of the biggest movers a preview lists.
@@ -188,13 +187,13 @@ pub async fn preview(
 ) -> Result<Json<Preview>, ApiError> {
     let document = ConfigDocument::parse(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
-    let candidate = ScoringDocument::from_document(&document).map_err(|fields| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the candidate configuration is invalid",
-        )
-        .with_errors(fields.into_iter().map(FieldProblem::from))
-    })?;
+    let candidate = super::config::validated(
+        &state,
+        portal,
+        &document,
+        "the candidate configuration is invalid",
+    )
+    .await?;
     let (version, current) = config_for(&state, portal, None).await?;
     state.scoring.catch_up().await?;
     let now = Utc::now();

@@ -1,4 +1,5 @@
-//! Portal metadata: the portal a token belongs to, deal pipeline stages and owners.
+//! Portal metadata: the portal a token belongs to, deal pipeline stages, owners and property
+//! definitions.
 
 use healthscore_domain::owners::Owner;
 use serde::Deserialize;
@@ -179,5 +180,75 @@ impl HubSpotClient {
             }
         }
         Ok(owners)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct WireProperties {
+    #[serde(default)]
+    results: Vec<WireProperty>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireProperty {
+    name: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default, rename = "type")]
+    value_type: String,
+    #[serde(default)]
+    field_type: String,
+    #[serde(default)]
+    group_name: String,
+    #[serde(default)]
+    options: Vec<WireOption>,
+    #[serde(default)]
+    hidden: bool,
+    #[serde(default)]
+    calculated: bool,
+    #[serde(default)]
+    hubspot_defined: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireOption {
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    value: String,
+}
+
+impl HubSpotClient {
+    /// Every property HubSpot defines for `kind` in this portal (one request, no paging).
+    pub async fn properties(
+        &self,
+        kind: healthscore_domain::ids::ObjectType,
+    ) -> Result<Vec<healthscore_domain::property_catalog::PropertyDefinition>, HubSpotError> {
+        use healthscore_domain::property_catalog::{PropertyDefinition, PropertyOption};
+        let call = Call::get("properties", &["crm", "v3", "properties", kind.plural()]);
+        let wire: WireProperties = self.execute(&call).await?;
+        Ok(wire
+            .results
+            .into_iter()
+            .map(|p| PropertyDefinition {
+                name: p.name,
+                label: p.label,
+                value_type: p.value_type,
+                field_type: p.field_type,
+                group_name: p.group_name,
+                options: p
+                    .options
+                    .into_iter()
+                    .map(|o| PropertyOption {
+                        label: o.label,
+                        value: o.value,
+                    })
+                    .collect(),
+                hidden: p.hidden,
+                calculated: p.calculated,
+                hubspot_defined: p.hubspot_defined,
+            })
+            .collect())
     }
 }

@@ -54,8 +54,11 @@ pub struct Refresher {
     pub scored_through: Arc<watch::Sender<i64>>,
     /// Each portal's deal-value median R per subject type when last scored: every subject's
     /// `deal_value` depends on it, so a pass that moves it rescores all of that type.
-    pub medians: Arc<std::sync::Mutex<HashMap<(PortalId, Subject), Option<Decimal>>>>,
+    pub medians: Arc<std::sync::Mutex<Medians>>,
 }
+
+/// R per portal and subject type, as last scored.
+pub type Medians = HashMap<(PortalId, Subject), Option<Decimal>>;
 
 /// A materialized row for one report.
 fn row_for(

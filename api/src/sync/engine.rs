@@ -1,6 +1,6 @@
 //! Beginning, paging and finishing a sync run.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use healthscore_domain::crm_object::Stamping;
@@ -53,6 +53,8 @@ pub struct StartedRun {
     pub mode: SyncMode,
     /// True when this continues an interrupted or failed run.
     pub resumed: bool,
+    /// The properties it reads per type: the engine's own and those the configuration names.
+    fields: std::sync::Arc<Fields>,
     /// `createdAt` of the objects this run recorded or looked up (`None`: not recorded yet),
     /// for stamping associations at the later of their ends' creation.
     created: std::sync::Arc<tokio::sync::Mutex<HashMap<ObjectRef, Option<i64>>>>,
@@ -139,6 +141,13 @@ impl Syncer {
             self.runs.execute(portal, &abandoned_id, fail).await?;
         }
         let resumed = unfinished.is_some();
+        let extra = match &unfinished {
+            Some((_, run)) => run
+                .view()
+                .map(|v| v.extra_properties.clone())
+                .unwrap_or_default(),
+            None => self.configured_properties(portal).await?,
+        };
         if let Some((_, run)) = &unfinished {
             if run.status() == Some(SyncStatus::Running) {
                 // We hold the lease, so whoever was running it is gone.
@@ -163,6 +172,21 @@ impl Syncer {
             };
             self.runs.execute(portal, &run_id, start).await?;
             tracing::info!(%portal, run_id, ?mode, since_ms, ?history, "sync run started");
+            let full_types = match mode {
+                SyncMode::Incremental => self.types_with_new_properties(portal, &extra).await?,
+                SyncMode::Full | SyncMode::History => Vec::new(),
+            };
+            if !extra.is_empty() || !full_types.is_empty() {
+                if !full_types.is_empty() {
+                    tracing::info!(%portal, run_id, ?full_types, "the configuration names properties new to the sync: listing those types whole");
+                }
+                let plan = SyncRunCommand::PlanProperties {
+                    properties: extra.clone(),
+                    full_types,
+                    at: now,
+                };
+                self.runs.execute(portal, &run_id, plan).await?;
+            }
         }
         self.progress.begin(&run_id);
         *self
@@ -176,8 +200,56 @@ impl Syncer {
             run_id,
             mode,
             resumed,
+            fields: std::sync::Arc::new(Fields::with(extra)),
             created: std::sync::Arc::default(),
         })
+    }
+
+    /// The properties the portal's scoring configuration names beyond the engine's own.
+    async fn configured_properties(
+        &self,
+        portal: PortalId,
+    ) -> Result<BTreeMap<ObjectType, Vec<String>>, SyncError> {
+        let configs = self.configs.load(portal).await.map_err(|e| {
+            SyncError::Stalled(format!("cannot read the scoring configuration: {e}"))
+        })?;
+        let document = configs.current();
+        Ok(ORDER
+            .into_iter()
+            .filter_map(|kind| {
+                let names: Vec<String> = document
+                    .properties_named(kind)
+                    .into_iter()
+                    .filter(|name| !properties::kept(kind).contains(&name.as_str()))
+                    .collect();
+                (!names.is_empty()).then_some((kind, names))
+            })
+            .collect())
+    }
+
+    /// The types for which `extra` names a property the last completed run did not read.
+    async fn types_with_new_properties(
+        &self,
+        portal: PortalId,
+        extra: &BTreeMap<ObjectType, Vec<String>>,
+    ) -> Result<Vec<ObjectType>, SyncError> {
+        let read_before = self
+            .runs
+            .last_completed(portal)
+            .await?
+            .map(|view| view.extra_properties)
+            .unwrap_or_default();
+        Ok(ORDER
+            .into_iter()
+            .filter(|kind| {
+                let before = read_before.get(kind);
+                extra
+                    .get(kind)
+                    .into_iter()
+                    .flatten()
+                    .any(|name| !before.is_some_and(|names| names.contains(name)))
+            })
+            .collect())
     }
 
     /// Which records a new run of `mode` reads with their history: all of them on a portal's
@@ -231,8 +303,24 @@ impl StartedRun {
         }
     }
 
+    /// Records the portal's property definitions (full and history runs). Like owners, a
+    /// failure (a token without the schema scopes) is logged and costs the run nothing.
+    async fn discover_properties(&self) {
+        let syncer = &self.syncer;
+        if let Err(error) = syncer
+            .properties
+            .discover(&syncer.client, self.portal, "sync")
+            .await
+        {
+            tracing::warn!(portal = %self.portal, %error, "cannot discover properties");
+        }
+    }
+
     async fn page_everything(&self) -> Result<(), SyncError> {
         self.sync_owners().await;
+        if self.mode != SyncMode::Incremental {
+            self.discover_properties().await;
+        }
         let syncer = &self.syncer;
         let run = syncer.runs.load(self.portal, &self.run_id).await?;
         let view = run
@@ -257,8 +345,10 @@ impl StartedRun {
                         ))
                     })?,
                     ResumePoint::Beginning => match view.since_ms {
-                        Some(since) => Cursor::Search { since, after: 0 },
-                        None => Cursor::Live(None),
+                        Some(since) if !view.full_types.contains(&kind) => {
+                            Cursor::Search { since, after: 0 }
+                        }
+                        _ => Cursor::Live(None),
                     },
                 };
                 if matches!(cursor, Cursor::Archived(_)) != archived {
@@ -338,7 +428,9 @@ impl StartedRun {
         if matches!(plan.stamping, Stamping::FromCreation { .. }) {
             self.look_up_creations(page, &mut created).await?;
         }
+        let names = self.fields.names(kind);
         let observing = Observing {
+            properties: &names,
             authoritative: &page.authoritative,
             stamping: plan.stamping,
             created: &created,
@@ -435,8 +527,9 @@ impl StartedRun {
         plan: Plan,
     ) -> Result<Page, SyncError> {
         let client = &self.syncer.client;
-        let props = properties::kept(kind);
-        let all_history = properties::with_history(kind);
+        let names = self.fields.names(kind);
+        let props = names.as_slice();
+        let all_history = self.fields.with_history(kind);
         let history: &[&str] = match plan.history {
             HistoryScope::All => &all_history,
             HistoryScope::None | HistoryScope::ModifiedSince { .. } => &[],
@@ -515,8 +608,8 @@ impl StartedRun {
             .read_with_history(
                 kind,
                 &modified,
-                properties::kept(kind),
-                &properties::with_history(kind),
+                &self.fields.names(kind),
+                &self.fields.with_history(kind),
             )
             .await?;
         let mut by_id: HashMap<String, CrmRecord> =
@@ -534,7 +627,7 @@ impl StartedRun {
     async fn search(&self, kind: ObjectType, since: i64, after: u32) -> Result<Page, SyncError> {
         let client = &self.syncer.client;
         let page = client
-            .search_modified_since(kind, since, after, properties::kept(kind))
+            .search_modified_since(kind, since, after, &self.fields.names(kind))
             .await?;
         let mut records = page.results.clone();
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
@@ -610,6 +703,31 @@ fn modified_ms(kind: ObjectType, record: &CrmRecord) -> i64 {
             })
         })
         .unwrap_or_else(|| record.updated_at.timestamp_millis())
+}
+
+/// The properties a run reads per type: the engine's own, then those the configuration names.
+#[derive(Debug, Default)]
+struct Fields {
+    extra: BTreeMap<ObjectType, Vec<String>>,
+}
+
+impl Fields {
+    fn with(extra: BTreeMap<ObjectType, Vec<String>>) -> Self {
+        Self { extra }
+    }
+
+    fn names(&self, kind: ObjectType) -> Vec<&str> {
+        let own = properties::kept(kind).iter().copied();
+        let extra = self.extra.get(&kind).into_iter().flatten();
+        own.chain(extra.map(String::as_str)).collect()
+    }
+
+    /// Every name but the modified date, whose history is merely every save.
+    fn with_history(&self, kind: ObjectType) -> Vec<&str> {
+        let mut names = self.names(kind);
+        names.retain(|name| *name != kind.modified_property());
+        names
+    }
 }
 
 /// What a run reads and how it stamps, fixed when it starts.

@@ -8,6 +8,7 @@ mod cursor;
 mod engine;
 pub mod owners;
 pub mod progress;
+pub mod properties;
 pub mod runs;
 pub mod snapshot;
 
@@ -87,6 +88,10 @@ pub struct Syncer {
     with_history: bool,
     /// Where the portal's owners are recorded.
     owners: Arc<owners::Owners>,
+    /// Where the portal's property definitions are recorded.
+    properties: Arc<properties::PropertyCatalogs>,
+    /// The scoring configurations, for the properties they name.
+    configs: Arc<crate::scoring::configs::Configs>,
 }
 
 impl Syncer {
@@ -98,6 +103,8 @@ impl Syncer {
         db: Db,
     ) -> Self {
         let owners = Arc::new(owners::Owners::new(runs.log()));
+        let properties = Arc::new(properties::PropertyCatalogs::new(runs.log()));
+        let configs = Arc::new(crate::scoring::configs::Configs::new(runs.log()));
         Self {
             client,
             recorder,
@@ -110,6 +117,8 @@ impl Syncer {
             starting: Arc::default(),
             with_history: true,
             owners,
+            properties,
+            configs,
         }
     }
 
@@ -135,6 +144,11 @@ impl Syncer {
     /// The recorded owners.
     pub fn owners(&self) -> &owners::Owners {
         &self.owners
+    }
+
+    /// Where the portal's property definitions are recorded.
+    pub fn properties(&self) -> &properties::PropertyCatalogs {
+        &self.properties
     }
 
     /// The recorded runs.

@@ -106,10 +106,21 @@ impl SyncRuns {
 
     /// The watermark the newest completed run left, if any run completed.
     pub async fn watermark(&self, portal: PortalId) -> Result<Option<i64>, RunError> {
+        Ok(self
+            .last_completed(portal)
+            .await?
+            .and_then(|view| view.watermark_ms))
+    }
+
+    /// The newest completed run of `portal` among the recent ones.
+    pub async fn last_completed(
+        &self,
+        portal: PortalId,
+    ) -> Result<Option<healthscore_domain::sync_run::SyncRunView>, RunError> {
         for id in self.run_ids(portal, RECENT_RUNS).await? {
             let run = self.load(portal, &id).await?;
             if let Some(view) = run.view().filter(|v| v.status == SyncStatus::Completed) {
-                return Ok(view.watermark_ms);
+                return Ok(Some(view.clone()));
             }
         }
         Ok(None)

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use healthscore_domain::crm_object::{CrmObjectCommand, Snapshot, Stamping};
-use healthscore_domain::hubspot::properties;
 use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
 use healthscore_projections::recorder::Message;
 use serde_json::json;
@@ -19,6 +18,8 @@ pub fn associated_kinds(kind: ObjectType) -> Vec<ObjectType> {
 /// How a page's records are turned into snapshots.
 #[derive(Debug, Clone, Copy)]
 pub struct Observing<'a> {
+    /// The properties the page asked for: each one missing from a record is empty.
+    pub properties: &'a [&'a str],
     /// The kinds whose associations the page lists completely.
     pub authoritative: &'a [ObjectType],
     /// How associations seen for the first time are stamped.
@@ -61,7 +62,8 @@ pub fn snapshot(
     observing: &Observing<'_>,
 ) -> Option<Snapshot> {
     let object = object_ref(portal, kind, record)?;
-    let properties = properties::kept(kind)
+    let properties = observing
+        .properties
         .iter()
         .map(|name| {
             let value = record.properties.get(*name).cloned().unwrap_or_default();

@@ -10,6 +10,9 @@ use crate::scoring::{Population, ScoringConfig};
 /// What happened to a portal's scoring configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// A configuration changes a few times a month: its events' size does not matter, and boxing
+// the config would complicate its exact-decimal serde for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ScoringConfigEvent {
     /// A new configuration version was accepted and is now the current one.
     ScoringConfigUpdated {

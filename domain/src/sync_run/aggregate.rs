@@ -89,6 +89,18 @@ impl SyncRun {
                     failed_at: at,
                 }
             }
+            SyncRunCommand::PlanProperties {
+                properties,
+                full_types,
+                at,
+            } => {
+                self.running()?;
+                SyncRunEvent::SyncPropertiesPlanned {
+                    properties,
+                    full_types,
+                    planned_at: at,
+                }
+            }
             SyncRunCommand::ResumeSync { at } => match self.status() {
                 None => return Err(SyncRunError::NotStarted),
                 Some(SyncStatus::Failed) => SyncRunEvent::SyncResumed { resumed_at: at },

@@ -1,5 +1,7 @@
 //! What the sync worker asks a sync run to record.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::state::{HistoryScope, SyncMode};
@@ -46,6 +48,16 @@ pub enum SyncRunCommand {
         /// What went wrong, for a person.
         reason: String,
         /// When it stopped.
+        at: DateTime<Utc>,
+    },
+    /// Which properties beyond the engine's own the run reads (those the scoring
+    /// configuration names), and the types it lists whole because one of them is new.
+    PlanProperties {
+        /// Extra property names per object type.
+        properties: BTreeMap<ObjectType, Vec<String>>,
+        /// Types listed whole (not searched by modified date) in an incremental run.
+        full_types: Vec<ObjectType>,
+        /// When planned.
         at: DateTime<Utc>,
     },
     /// Continue a failed run from each object type's last recorded cursor.

@@ -1,5 +1,7 @@
 //! Facts recorded about a sync run.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
@@ -60,6 +62,15 @@ pub enum SyncRunEvent {
         /// When it continued.
         resumed_at: DateTime<Utc>,
     },
+    /// The run reads these properties beyond the engine's own, and lists these types whole.
+    SyncPropertiesPlanned {
+        /// Extra property names per object type (those the scoring configuration names).
+        properties: BTreeMap<ObjectType, Vec<String>>,
+        /// Types listed whole in an incremental run: a property new to the sync is named.
+        full_types: Vec<ObjectType>,
+        /// When planned.
+        planned_at: DateTime<Utc>,
+    },
 }
 
 impl SyncRunEvent {
@@ -74,7 +85,8 @@ impl SyncRunEvent {
                 completed_at: at, ..
             }
             | Self::SyncFailed { failed_at: at, .. }
-            | Self::SyncResumed { resumed_at: at } => *at,
+            | Self::SyncResumed { resumed_at: at }
+            | Self::SyncPropertiesPlanned { planned_at: at, .. } => *at,
         }
     }
 }
@@ -87,6 +99,7 @@ impl DomainEvent for SyncRunEvent {
             Self::SyncCompleted { .. } => "SyncCompleted",
             Self::SyncFailed { .. } => "SyncFailed",
             Self::SyncResumed { .. } => "SyncResumed",
+            Self::SyncPropertiesPlanned { .. } => "SyncPropertiesPlanned",
         }
         .to_string()
     }

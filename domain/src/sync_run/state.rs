@@ -156,6 +156,12 @@ pub struct SyncRunView {
     pub progress: BTreeMap<ObjectType, ObjectProgress>,
     /// Counters over all types.
     pub totals: SyncTotals,
+    /// Properties read beyond the engine's own (those the scoring configuration names).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_properties: BTreeMap<ObjectType, Vec<String>>,
+    /// Types an incremental run lists whole, because a property new to the sync is named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub full_types: Vec<ObjectType>,
 }
 
 impl SyncRunView {
@@ -179,6 +185,8 @@ impl SyncRunView {
             resumes: 0,
             progress: BTreeMap::new(),
             totals: SyncTotals::default(),
+            extra_properties: BTreeMap::new(),
+            full_types: Vec::new(),
         }
     }
 
@@ -197,6 +205,14 @@ impl SyncRunView {
         match event {
             // Only the first start counts; the aggregate refuses another.
             SyncRunEvent::SyncStarted { .. } => {}
+            SyncRunEvent::SyncPropertiesPlanned {
+                properties,
+                full_types,
+                ..
+            } => {
+                self.extra_properties = properties;
+                self.full_types = full_types;
+            }
             SyncRunEvent::SyncPageRecorded {
                 object_type,
                 cursor_after,

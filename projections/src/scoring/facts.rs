@@ -420,10 +420,7 @@ impl PortalObjects {
             .map(|at| (format!("company/{id}"), at))
             .collect();
         for (kind, ids) in [
-            (
-                ObjectType::Contact,
-                contact_ids.iter().copied().collect::<Vec<_>>(),
-            ),
+            (ObjectType::Contact, contact_ids.to_vec()),
             (ObjectType::Deal, deal_ids.iter().copied().collect()),
         ] {
             for other in ids {

@@ -231,10 +231,10 @@ fn a_tie_goes_to_the_fact_applied_later() {
     assert_eq!(state.property("lifecyclestage"), "customer");
 }
 
-/// Facts with distinct stamps per slot (property, existence, association), so the resolved state
+/// Facts with distinct stamps per slot (property, existence, association, sentiment), so the resolved state
 /// is defined whatever the order; the same fact may repeat (a duplicate delivery).
 fn facts() -> impl Strategy<Value = Vec<CrmObjectEvent>> {
-    let fact = (0u8..6, 0u8..3, 0u64..3).prop_map(|(kind, pick, other)| (kind, pick, other));
+    let fact = (0u8..8, 0u8..3, 0u64..3).prop_map(|(kind, pick, other)| (kind, pick, other));
     proptest::collection::vec(fact, 1..40).prop_map(|raw| {
         raw.into_iter()
             .enumerate()
@@ -258,6 +258,18 @@ fn facts() -> impl Strategy<Value = Vec<CrmObjectEvent>> {
                     },
                     3 => CrmObjectEvent::ObjectCreated {
                         object,
+                        occurred_at: at,
+                    },
+                    6 => CrmObjectEvent::SentimentRecorded {
+                        object,
+                        value: crate::sentiment::SentimentValue::ALL[pick as usize],
+                        note: format!("n{i}"),
+                        author: "csm".into(),
+                        occurred_at: at,
+                    },
+                    7 => CrmObjectEvent::SentimentCleared {
+                        object,
+                        author: "csm".into(),
                         occurred_at: at,
                     },
                     _ => CrmObjectEvent::AssociationChanged {

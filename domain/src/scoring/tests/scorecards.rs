@@ -389,3 +389,42 @@ fn worked_example_v2() {
         .expect("a scorecard");
     assert_eq!(enterprise.name, "enterprise accounts");
 }
+
+proptest::proptest! {
+    /// An account's report depends on its facts, not the order they were gathered in: its
+    /// contacts, deals, activity stamps (repeated, too) and member scores in any order.
+    #[test]
+    fn an_account_report_is_the_same_whatever_the_order_of_its_facts(
+        seed in proptest::prelude::any::<u64>(),
+        extra_scores in proptest::collection::vec(0u32..1001, 0..6),
+        days in proptest::collection::vec(0i64..60, 0..20),
+    ) {
+        let document = parse(spec_document()).expect("valid");
+        let mut facts = account_s("2026-11-13T00:00:00Z");
+        facts.member_scores.extend(extra_scores.iter().map(|s| rust_decimal::Decimal::new(i64::from(*s), 1)));
+        let day = 86_400_000;
+        facts.facts.activity.extend(days.iter().enumerate().map(|(i, d)| (format!("contact/x{}", i % 3), 1_790_000_000_000 + d * day)));
+        let scorecard = document.select(Subject::Company, &facts.facts.contact).expect("scorecard");
+        let report = score_subject(&facts, scorecard, true, t0(), Some(dec("1000")), true);
+
+        let mut shuffled = facts.clone();
+        let mut rng = seed;
+        let mut next = |len: usize| {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (rng >> 33) as usize % len.max(1)
+        };
+        let repeated: Vec<_> = shuffled.facts.activity.iter().take(next(4)).cloned().collect();
+        shuffled.facts.activity.extend(repeated);
+        for list_len in [shuffled.facts.activity.len()] {
+            for i in (1..list_len).rev() {
+                let j = next(i + 1);
+                shuffled.facts.activity.swap(i, j);
+            }
+        }
+        shuffled.member_scores.reverse();
+        shuffled.facts.companies.reverse();
+        shuffled.facts.deals.reverse();
+        let again = score_subject(&shuffled, scorecard, true, t0(), Some(dec("1000")), true);
+        proptest::prop_assert_eq!(report, again);
+    }
+}

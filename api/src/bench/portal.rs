@@ -1,7 +1,7 @@
 //! `bench portal`: a large generated portal loaded into the log, then every cost that grows with
 //! it: replaying the log into the read models, building the scoring index, rescoring every
-//! customer (first and after a configuration change), and the latency of the score and list
-//! endpoints under concurrent load.
+//! customer (first and after a configuration change), then every customer and account under
+//! scorecards (v2), and the latency of the score and list endpoints under concurrent load.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -171,6 +171,52 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         ),
     );
+
+    // Scorecards v2: SCORING.md's shape, with accounts split by size, a custom factor on
+    // annual revenue and the contacts' health; then a change of weights rescores both types.
+    let scorecards = |enterprise_health: u32| {
+        json!({"scorecards": [
+          {"name": "enterprise accounts", "subject": "company",
+           "filter": [{"property": "numberofemployees", "op": "gte", "value": "1000"}],
+           "weights": {"engagement_recency": 30, "deal_value": 70 - enterprise_health, "customer_health": enterprise_health}},
+          {"name": "accounts", "subject": "company",
+           "weights": {"engagement_recency": 20, "deal_momentum": 15, "lifecycle_stage": 10,
+                       "activity_frequency": 15, "deal_value": 10, "customer_health": 15,
+                       "csm_sentiment": 5, "revenue": 10},
+           "custom_factors": [{"key": "revenue", "property": "annualrevenue",
+                               "transform": {"type": "linear", "min": 0, "max": 10_000_000}}]},
+          {"name": "contacts", "subject": "contact", "weights": {"engagement_recency": 25,
+           "deal_momentum": 20, "lifecycle_stage": 15, "activity_frequency": 20, "deal_value": 20}}
+        ]})
+    };
+    for (label, enterprise_health) in [
+        ("first scoring with scorecards (v2)", 40),
+        ("v2 rescore after a config change", 30),
+    ] {
+        state
+            .configs
+            .update(
+                portal,
+                ConfigDocument::from_value(scorecards(enterprise_health)),
+                None,
+                now,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let started = Instant::now();
+        refresher.refresh(true, &mut bands).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let count =
+            |subject| healthscore_projections::scoring::materialized::all(&db, portal, subject);
+        let (customers, accounts) = (
+            count(Subject::Contact).await?.len(),
+            count(Subject::Company).await?.len(),
+        );
+        line(
+            label,
+            format!("{customers} customers and {accounts} accounts in {seconds:.2} s"),
+        );
+    }
 
     // Latency under concurrent load through the real HTTP server.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use healthscore_domain::ids::PortalId;
-use healthscore_domain::scoring::{Properties, ScoreReport, ScoringDocument, Subject};
+use healthscore_domain::scoring::{Properties, ScoreReport, ScoreStatus, ScoringDocument, Subject};
 use healthscore_projections::read_models::queries::display_name;
 use healthscore_projections::scoring::index::ScoringIndex;
 use healthscore_projections::scoring::materialized::{self, ScoreRow};
@@ -169,6 +169,9 @@ impl Refresher {
                 Arc::new(configs.current().clone()),
             );
             let affected = per_portal.remove(&portal).unwrap_or_default();
+            // The customers' scores this pass computed, which the accounts' customer_health
+            // reads instead of scoring them again.
+            let mut members = Arc::new(HashMap::new());
             for (subject, touched) in Subject::ALL.into_iter().zip(affected) {
                 if !document.scores(subject) {
                     continue;
@@ -193,8 +196,19 @@ impl Refresher {
                 if ids.is_empty() {
                     continue;
                 }
-                self.rescore_portal(portal, subject, ids, Arc::clone(&document), version, bands)
+                let scored = self
+                    .rescore_portal(
+                        portal,
+                        subject,
+                        ids,
+                        (Arc::clone(&document), version),
+                        Arc::clone(&members),
+                        bands,
+                    )
                     .await?;
+                if subject == Subject::Contact {
+                    members = Arc::new(scored);
+                }
             }
         }
         self.scored_through.send_replace(through);
@@ -203,15 +217,16 @@ impl Refresher {
 
     /// Rescores `ids` of `portal` and records the outcome, a chunk at a time: while one
     /// chunk's band changes and rows are written, the next chunk is scored on the other cores.
+    /// Returns each rescored customer's score when it is a scored one (None otherwise).
     async fn rescore_portal(
         &self,
         portal: PortalId,
         subject: Subject,
         mut ids: Vec<u64>,
-        document: Arc<ScoringDocument>,
-        version: u32,
+        (document, version): (Arc<ScoringDocument>, u32),
+        members: Arc<MemberScores>,
         bands: &mut BandChanges,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<MemberScores> {
         ids.sort_unstable();
         let now = Utc::now();
         let count = ids.len();
@@ -224,16 +239,26 @@ impl Refresher {
             .map(<[u64]>::to_vec);
         let score = |chunk: Vec<u64>| {
             let (scoring, document) = (self.scoring.clone(), Arc::clone(&document));
+            let members = Arc::clone(&members);
             tokio::task::spawn_blocking(move || {
-                score_chunk(&scoring, portal, subject, &chunk, &document, version, now)
+                let scope = Scope {
+                    portal,
+                    subject,
+                    document: &document,
+                    version,
+                    now,
+                };
+                score_chunk(&scoring, &scope, &chunk, &members)
             })
         };
+        let mut scored = MemberScores::new();
         let mut next = chunks.next().map(score);
         let (mut scoring_waited, mut band_events, mut stored) =
             (Duration::ZERO, Duration::ZERO, Duration::ZERO);
         while let Some(scoring) = next.take() {
             let waited = std::time::Instant::now();
-            let (rows, gone) = scoring.await?;
+            let (rows, gone, chunk_scores) = scoring.await?;
+            scored.extend(chunk_scores);
             scoring_waited += waited.elapsed();
             next = chunks.next().map(score);
             let banding = std::time::Instant::now();
@@ -251,53 +276,96 @@ impl Refresher {
             store_ms = stored.as_millis(),
             "scores refreshed"
         );
-        Ok(())
+        Ok(scored)
     }
 }
 
-/// New rows for the subjects among `ids` at `now`, and the ids that are not subjects.
-fn score_chunk(
-    scoring: &ScoringService,
+/// Customers' scores by contact id: `Some` for a scored customer, `None` for any other contact.
+type MemberScores = HashMap<u64, Option<Decimal>>;
+
+/// [`MemberScores`] as a chunk produces them.
+type MemberScoresList = Vec<(u64, Option<Decimal>)>;
+
+/// What one rescoring pass of a portal's subjects shares.
+struct Scope<'a> {
     portal: PortalId,
     subject: Subject,
-    ids: &[u64],
-    document: &ScoringDocument,
+    document: &'a ScoringDocument,
     version: u32,
     now: chrono::DateTime<Utc>,
-) -> (Vec<ScoreRow>, Vec<u64>) {
+}
+
+/// New rows for the subjects among `ids` at `now`, the ids that are not subjects, and (for
+/// customers) their scores. An account's customers are read from `members` when this pass
+/// scored them, else scored here.
+fn score_chunk(
+    scoring: &ScoringService,
+    scope: &Scope<'_>,
+    ids: &[u64],
+    members: &MemberScores,
+) -> (Vec<ScoreRow>, Vec<u64>, MemberScoresList) {
+    let (subject, now) = (scope.subject, scope.now);
     let now_ms = now.timestamp_millis();
     let mut rows = Vec::with_capacity(ids.len());
     let mut gone = Vec::new();
+    let mut scores = Vec::new();
     // The index's read lock is taken per slice, not for the whole chunk: a catch-up waiting
     // for the write lock (and every request queued behind it) waits one slice at most.
     for slice in ids.chunks(LOCKED_SLICE) {
-        let scored: Vec<Result<ScoreRow, u64>> = scoring.with_portal(portal, |objects| {
-            // The medians are cached per fact: a scorer per slice costs nothing more.
-            let scorer = Scorer::new(objects, document, now);
-            let customer_score = |contact: u64| scorer.customer_score(contact);
-            // Subjects score independently: spread them over every core.
-            slice
-                .par_iter()
-                .map(
-                    |&id| match scorer.score(subject, id, false, &customer_score) {
-                        Some(report) => {
-                            let properties = objects
-                                .get(subject.object_type(), id)
-                                .map(|h| h.properties_at(now_ms))
-                                .unwrap_or_default();
-                            Ok(row_for(subject, id, &properties, &report, version, now_ms))
-                        }
-                        None => Err(id),
-                    },
-                )
-                .collect()
-        });
+        let scored: Vec<Result<(ScoreRow, Option<Decimal>), u64>> =
+            scoring.with_portal(scope.portal, |objects| {
+                // The medians are cached per fact: a scorer per slice costs nothing more.
+                let scorer = Scorer::new(objects, scope.document, now);
+                scorer.warm(subject);
+                let customer_score = |contact: u64| match members.get(&contact) {
+                    Some(score) => *score,
+                    None => scorer.customer_score(contact),
+                };
+                // Subjects score independently: spread them over every core.
+                slice
+                    .par_iter()
+                    .map(
+                        |&id| match scorer.score(subject, id, false, &customer_score) {
+                            Some(report) => {
+                                let properties = objects
+                                    .get(subject.object_type(), id)
+                                    .map(|h| h.properties_at(now_ms))
+                                    .unwrap_or_default();
+                                // What customer_health reads of it (Scorer::customer_score).
+                                let member = (report.status == ScoreStatus::Scored)
+                                    .then_some(report.score)
+                                    .flatten();
+                                let row = row_for(
+                                    subject,
+                                    id,
+                                    &properties,
+                                    &report,
+                                    scope.version,
+                                    now_ms,
+                                );
+                                Ok((row, member))
+                            }
+                            None => Err(id),
+                        },
+                    )
+                    .collect()
+            });
         for outcome in scored {
             match outcome {
-                Ok(row) => rows.push(row),
-                Err(id) => gone.push(id),
+                Ok((row, member)) => {
+                    if subject == Subject::Contact {
+                        scores.push((row.subject_id, member));
+                    }
+                    rows.push(row);
+                }
+                Err(id) => {
+                    if subject == Subject::Contact {
+                        scores.push((id, None));
+                    }
+                    gone.push(id);
+                }
             }
         }
     }
-    (rows, gone)
+    (rows, gone, scores)
 }

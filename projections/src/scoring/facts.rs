@@ -18,6 +18,17 @@ use healthscore_domain::sentiment::SentimentValue;
 use rust_decimal::Decimal;
 
 use super::index::PortalObjects;
+use super::values::CurrentValues;
+
+/// A population with only `subject`'s conditions.
+fn only(subject: Subject, conditions: &[healthscore_domain::scoring::Condition]) -> Population {
+    let mut population = Population::default();
+    match subject {
+        Subject::Contact => population.contact = conditions.to_vec(),
+        Subject::Company => population.company = conditions.to_vec(),
+    }
+    population
+}
 
 /// True when the object existed and was live at `t`.
 fn live(state: &ObjectState) -> bool {
@@ -504,7 +515,8 @@ impl PortalObjects {
     }
 
     /// R(t) of a subject type under `population`: the median of V > 0 over its subjects. The
-    /// customers' median without a population is the cached v1 one.
+    /// customers' median without a population is the cached v1 one; after the latest fact the
+    /// others come from their cached current values too (see `values`).
     pub fn subject_median_at(
         &self,
         subject: Subject,
@@ -516,7 +528,17 @@ impl PortalObjects {
             return self.median_at(at);
         }
         let t = at.timestamp_millis();
-        let key = (subject, conditions.to_vec(), t.min(self.latest_occurred_at));
+        if t >= self.latest_occurred_at {
+            let mut values = self
+                .subject_values
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            return values
+                .entry((subject, conditions.to_vec()))
+                .or_insert_with(|| CurrentValues::of(subject, only(subject, conditions)))
+                .median(self);
+        }
+        let key = (subject, conditions.to_vec(), t);
         let cached = self
             .subject_medians
             .lock()
@@ -526,15 +548,7 @@ impl PortalObjects {
         if let Some(median) = cached {
             return median;
         }
-        let values: Vec<Decimal> = self
-            .subjects_at(subject, t, population)
-            .into_par_iter()
-            .map(|id| match subject {
-                Subject::Contact => self.deal_value_at(id, t),
-                Subject::Company => self.account_deal_value_at(id, t),
-            })
-            .collect();
-        let median = portal_median(values);
+        let median = self.compute_subject_median_at(subject, t, population);
         let mut medians = self
             .subject_medians
             .lock()
@@ -544,6 +558,24 @@ impl PortalObjects {
         }
         medians.insert(key, median);
         median
+    }
+
+    /// R(t) of a subject type by a pass over every subject of the portal.
+    pub(super) fn compute_subject_median_at(
+        &self,
+        subject: Subject,
+        t: i64,
+        population: &Population,
+    ) -> Option<Decimal> {
+        let values: Vec<Decimal> = self
+            .subjects_at(subject, t, population)
+            .into_par_iter()
+            .map(|id| match subject {
+                Subject::Contact => self.deal_value_at(id, t),
+                Subject::Company => self.account_deal_value_at(id, t),
+            })
+            .collect();
+        portal_median(values)
     }
 }
 

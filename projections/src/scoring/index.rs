@@ -110,10 +110,19 @@ pub struct PortalObjects {
     pub(super) past_medians: std::sync::Mutex<HashMap<i64, Option<rust_decimal::Decimal>>>,
     /// V(c) of the current customers, kept up to date for the current median.
     pub(super) current_values: std::sync::Mutex<CurrentValues>,
-    /// R(t) of subjects under a population (accounts, narrowed customers), per subject type,
-    /// conditions and time (capped at the latest fact), until the next fact.
+    /// R(t) of subjects under a population (accounts, narrowed customers) at past times, per
+    /// subject type, conditions and time, until the next fact.
     pub(super) subject_medians: std::sync::Mutex<HashMap<MedianKey, Option<rust_decimal::Decimal>>>,
+    /// V of the current subjects under a population, per subject type and conditions, kept up
+    /// to date for their current medians.
+    pub(super) subject_values: std::sync::Mutex<HashMap<ValuesKey, CurrentValues>>,
 }
+
+/// Which subjects a [`CurrentValues`] of `subject_values` holds.
+pub(super) type ValuesKey = (
+    healthscore_domain::scoring::Subject,
+    Vec<healthscore_domain::scoring::Condition>,
+);
 
 /// What a subject median depends on besides the facts.
 pub(super) type MedianKey = (
@@ -195,6 +204,14 @@ impl ScoringIndex {
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .touch((object.object_type, object.id));
+            for values in portal
+                .subject_values
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .values_mut()
+            {
+                values.touch((object.object_type, object.id));
+            }
             portal
                 .objects
                 .entry((object.object_type, object.id))

@@ -24,30 +24,49 @@ pub struct Scorer<'a> {
     objects: &'a PortalObjects,
     document: &'a ScoringDocument,
     at: DateTime<Utc>,
-    customer_median: Option<Decimal>,
-    account_median: Option<Decimal>,
+    /// Each type's median, computed the first time a subject of that type is scored: a
+    /// customer's score never pays for the accounts' median.
+    customer_median: std::sync::OnceLock<Option<Decimal>>,
+    account_median: std::sync::OnceLock<Option<Decimal>>,
 }
 
 impl<'a> Scorer<'a> {
-    /// A scorer at `at`; the medians each scored type needs are computed here, once.
+    /// A scorer at `at`.
     pub fn new(
         objects: &'a PortalObjects,
         document: &'a ScoringDocument,
         at: DateTime<Utc>,
     ) -> Self {
-        let median = |subject| {
-            document
-                .scores(subject)
-                .then(|| objects.subject_median_at(subject, at, &document.population))
-                .flatten()
-        };
         Self {
             objects,
             document,
             at,
-            customer_median: median(Subject::Contact),
-            account_median: median(Subject::Company),
+            customer_median: std::sync::OnceLock::new(),
+            account_median: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Computes the medians scoring `subject` needs (an account's customers' too) now, before
+    /// a parallel loop over subjects needs them: computed once, on every core.
+    pub fn warm(&self, subject: Subject) {
+        if self.document.scores(Subject::Contact) {
+            self.median(Subject::Contact);
+        }
+        if subject == Subject::Company {
+            self.median(Subject::Company);
+        }
+    }
+
+    /// R of `subject`'s type at the scorer's time, computed once.
+    fn median(&self, subject: Subject) -> Option<Decimal> {
+        let cell = match subject {
+            Subject::Contact => &self.customer_median,
+            Subject::Company => &self.account_median,
+        };
+        *cell.get_or_init(|| {
+            self.objects
+                .subject_median_at(subject, self.at, &self.document.population)
+        })
     }
 
     /// The time scored at.
@@ -92,7 +111,7 @@ impl<'a> Scorer<'a> {
                     scorecard,
                     extended,
                     self.at,
-                    self.customer_median,
+                    self.median(Subject::Contact),
                     explain,
                 ))
             }
@@ -115,7 +134,7 @@ impl<'a> Scorer<'a> {
                     scorecard,
                     extended,
                     self.at,
-                    self.account_median,
+                    self.median(Subject::Company),
                     explain,
                 ))
             }
@@ -146,6 +165,7 @@ impl<'a> Scorer<'a> {
 
     /// The subjects among `ids` (the others are left out), scored on every core.
     pub fn score_ids(&self, subject: Subject, ids: &[u64], explain: bool) -> Vec<SubjectScore> {
+        self.warm(subject);
         let customer_score = |contact: u64| self.customer_score(contact);
         ids.par_iter()
             .filter_map(|&id| {

@@ -1,17 +1,21 @@
-//! The deal value V(c) of every current customer, kept up to date as facts arrive, so the
-//! portal median R at "now" (SCORING.md, `deal_value`) costs a selection over cached values
-//! instead of a portal-wide pass over every customer's companies and deals.
+//! The deal value V of every current subject (customers, or accounts), kept up to date as
+//! facts arrive, so the median R at "now" (SCORING.md, `deal_value`) costs a selection over
+//! cached values instead of a portal-wide pass over every subject's companies and deals.
 //!
-//! V(c) depends on the contact, every company and deal associated with it, and the deals of
-//! those companies. Each computation records those objects (its reach, live or not); a fact
-//! about an object marks every customer whose last V reached it, and the object itself when it
-//! is a contact, to be computed again. That needs no association to be recorded on both ends:
-//! a customer can only come to reach an object through its own stream or through a company it
-//! already reaches, and either change marks it.
+//! V(c) of a customer depends on the contact, every company and deal associated with it, and
+//! the deals of those companies; V(s) of an account on the company, its contacts and deals and
+//! those contacts' deals. Each computation records those objects (its reach, live or not); a
+//! fact about an object marks every subject whose last V reached it, and the object itself when
+//! it is of the subject's type, to be computed again. For customers that needs no association
+//! to be recorded on both ends: a customer can only come to reach an object through its own
+//! stream or through a company it already reaches, and either change marks it. An account can
+//! come to reach a contact or deal through that object's stream alone, so a fact about a
+//! contact or deal also marks the companies it is associated with now.
 
 use std::collections::{HashMap, HashSet};
 
 use healthscore_domain::ids::ObjectType;
+use healthscore_domain::scoring::{Population, Subject};
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 
@@ -20,57 +24,128 @@ use super::index::PortalObjects;
 /// An object of the portal, as the index keys it.
 pub(super) type ObjectKey = (ObjectType, u64);
 
-/// A customer's V(c) and the objects it was computed from.
+/// A subject's V and the objects it was computed from.
 type ValueAndReach = (Decimal, Vec<ObjectKey>);
 
 /// At or after the latest fact: every state is the current one.
 const NOW: i64 = i64::MAX;
 
-/// V(c) of the current customers and what each one reached.
-#[derive(Debug, Default)]
+/// V of the current subjects of one type (under one population) and what each one reached.
+#[derive(Debug)]
 pub(super) struct CurrentValues {
+    /// Customers or accounts.
+    subject: Subject,
+    /// Who counts as one.
+    population: Population,
     /// Built on first use; until then facts mark nothing.
     built: bool,
-    /// V(c) > 0 of current customers (the only values the median counts).
+    /// V > 0 of current subjects (the only values the median counts).
     positive: HashMap<u64, Decimal>,
-    /// The objects each customer's V was computed from.
+    /// The objects each subject's V was computed from.
     reach: HashMap<u64, Vec<ObjectKey>>,
-    /// For each object, the customers whose V was computed from it.
+    /// For each object, the subjects whose V was computed from it.
     reached_by: HashMap<ObjectKey, HashSet<u64>>,
-    /// Contacts whose V must be computed again.
+    /// Objects facts arrived about since the last median.
+    touched: HashSet<ObjectKey>,
+    /// Subjects whose V must be computed again.
     stale: HashSet<u64>,
     /// The median of `positive`, until one of them changes (most facts change no V: a
     /// contact's activity date, its lifecycle stage).
     median: Option<Option<Decimal>>,
 }
 
+impl Default for CurrentValues {
+    /// Every customer (a live contact with an email), as v1 counts them.
+    fn default() -> Self {
+        Self::of(Subject::Contact, Population::default())
+    }
+}
+
 impl CurrentValues {
-    /// Marks what a fact about `object` can change.
-    pub(super) fn touch(&mut self, object: ObjectKey) {
-        if !self.built {
-            return;
-        }
-        if object.0 == ObjectType::Contact {
-            self.stale.insert(object.1);
-        }
-        if let Some(customers) = self.reached_by.get(&object) {
-            self.stale.extend(customers.iter().copied());
+    /// The values of `subject`'s type under `population`, built on first use.
+    pub(super) fn of(subject: Subject, population: Population) -> Self {
+        Self {
+            subject,
+            population,
+            built: false,
+            positive: HashMap::new(),
+            reach: HashMap::new(),
+            reached_by: HashMap::new(),
+            touched: HashSet::new(),
+            stale: HashSet::new(),
+            median: None,
         }
     }
 
-    /// The median of V over the current customers, bringing stale values up to date first.
+    /// Notes a fact about `object`; what it can change is worked out at the next median.
+    pub(super) fn touch(&mut self, object: ObjectKey) {
+        if self.built {
+            self.touched.insert(object);
+        }
+    }
+
+    /// The subjects a fact about `object` can change.
+    fn mark(&mut self, objects: &PortalObjects, object: ObjectKey) {
+        if object.0 == self.subject.object_type() {
+            self.stale.insert(object.1);
+        }
+        if let Some(subjects) = self.reached_by.get(&object) {
+            self.stale.extend(subjects.iter().copied());
+        }
+        if self.subject == Subject::Company && object.0 != ObjectType::Company {
+            let companies_of = |key: ObjectKey| -> Vec<u64> {
+                objects
+                    .get(key.0, key.1)
+                    .map(|h| {
+                        h.current()
+                            .associated()
+                            .filter(|o| o.object_type == ObjectType::Company)
+                            .map(|o| o.id)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            self.stale.extend(companies_of(object));
+            if object.0 == ObjectType::Deal
+                && let Some(deal) = objects.get(ObjectType::Deal, object.1)
+            {
+                let contacts: Vec<u64> = deal
+                    .current()
+                    .associated()
+                    .filter(|o| o.object_type == ObjectType::Contact)
+                    .map(|o| o.id)
+                    .collect();
+                for contact in contacts {
+                    self.stale
+                        .extend(companies_of((ObjectType::Contact, contact)));
+                }
+            }
+        }
+    }
+
+    /// The median of V over the current subjects, bringing stale values up to date first.
     pub(super) fn median(&mut self, objects: &PortalObjects) -> Option<Decimal> {
         if !self.built {
-            let contacts: Vec<u64> = objects.contact_ids().collect();
-            self.stale.extend(contacts);
+            let ids: Vec<u64> = objects.ids_of(self.subject.object_type()).collect();
+            self.stale.extend(ids);
             self.built = true;
+        }
+        for object in std::mem::take(&mut self.touched) {
+            self.mark(objects, object);
         }
         if !self.stale.is_empty() {
             let stale: Vec<u64> = self.stale.drain().collect();
-            let computed: Vec<(u64, Option<ValueAndReach>)> = stale
-                .into_par_iter()
-                .map(|id| (id, value_and_reach(objects, id)))
-                .collect();
+            let (subject, population) = (self.subject, &self.population);
+            let compute = |id| (id, value_and_reach(objects, subject, population, id));
+            // The caller holds a lock (or a cell's initialisation) around this: on a rayon
+            // worker, a parallel loop could run another task of the pool that waits for the
+            // same lock on this very thread, so there it computes sequentially.
+            let computed: Vec<(u64, Option<ValueAndReach>)> =
+                if rayon::current_thread_index().is_some() {
+                    stale.into_iter().map(compute).collect()
+                } else {
+                    stale.into_par_iter().map(compute).collect()
+                };
             for (id, outcome) in computed {
                 let before = self.positive.get(&id).copied();
                 self.forget(id);
@@ -90,9 +165,9 @@ impl CurrentValues {
     fn forget(&mut self, id: u64) {
         self.positive.remove(&id);
         for object in self.reach.remove(&id).unwrap_or_default() {
-            if let Some(customers) = self.reached_by.get_mut(&object) {
-                customers.remove(&id);
-                if customers.is_empty() {
+            if let Some(subjects) = self.reached_by.get_mut(&object) {
+                subjects.remove(&id);
+                if subjects.is_empty() {
                     self.reached_by.remove(&object);
                 }
             }
@@ -110,22 +185,32 @@ impl CurrentValues {
     }
 }
 
-/// V(c) now and the companies and deals it was computed from (live or not: a restore changes
-/// it too); `None` when `id` is not a customer now.
-fn value_and_reach(objects: &PortalObjects, id: u64) -> Option<ValueAndReach> {
-    if !objects.is_customer_at(id, NOW) {
-        // Not a customer: it counts in no median, and becoming one is a fact on its own stream.
+/// V now and the objects it was computed from (live or not: a restore changes it too); `None`
+/// when `id` is not a subject now.
+fn value_and_reach(
+    objects: &PortalObjects,
+    subject: Subject,
+    population: &Population,
+    id: u64,
+) -> Option<ValueAndReach> {
+    if !objects.is_subject_at(subject, id, NOW, population) {
+        // Not a subject: it counts in no median, and becoming one is a fact on its own stream.
         return None;
     }
-    let state = objects.get(ObjectType::Contact, id)?.current();
+    let state = objects.get(subject.object_type(), id)?.current();
     let mut reach = Vec::new();
+    // Customers reach their companies' deals; accounts their contacts' deals.
+    let through = match subject {
+        Subject::Contact => ObjectType::Company,
+        Subject::Company => ObjectType::Contact,
+    };
     for other in state.associated() {
         reach.push((other.object_type, other.id));
-        if other.object_type == ObjectType::Company
-            && let Some(company) = objects.get(ObjectType::Company, other.id)
+        if other.object_type == through
+            && let Some(middle) = objects.get(through, other.id)
         {
             reach.extend(
-                company
+                middle
                     .current()
                     .associated()
                     .filter(|o| o.object_type == ObjectType::Deal)
@@ -133,7 +218,11 @@ fn value_and_reach(objects: &PortalObjects, id: u64) -> Option<ValueAndReach> {
             );
         }
     }
-    Some((objects.deal_value_at(id, NOW), reach))
+    let value = match subject {
+        Subject::Contact => objects.deal_value_at(id, NOW),
+        Subject::Company => objects.account_deal_value_at(id, NOW),
+    };
+    Some((value, reach))
 }
 
 #[cfg(test)]
@@ -263,8 +352,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
-        /// Whatever facts arrive, in whatever batches, the cached current median is the one a
-        /// portal-wide pass computes.
+        /// Whatever facts arrive, in whatever batches, the cached current medians (customers'
+        /// and accounts') are the ones a portal-wide pass computes.
         #[test]
         fn the_cached_median_is_the_portal_wide_one(
             batches in proptest::collection::vec(proptest::collection::vec(fact(), 1..8), 1..12)
@@ -304,6 +393,10 @@ mod tests {
                 let median = objects.median_at(later);
                 prop_assert_eq!(median, objects.compute_median_at(later));
                 medians.insert(median);
+                let everyone = Population::default();
+                let accounts = objects.subject_median_at(Subject::Company, later, &everyone);
+                let t = later.timestamp_millis();
+                prop_assert_eq!(accounts, objects.compute_subject_median_at(Subject::Company, t, &everyone));
             }
             prop_assert!(medians.iter().any(Option::is_some), "a median was compared");
         }

@@ -141,7 +141,15 @@ async fn concurrent_appenders_never_let_a_follower_skip_an_event(t: TestDb) {
         tokio::spawn(async move {
             let mut seen = Vec::new();
             let mut after = 0;
+            // A follower that misses an event would wait for it forever: fail instead.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
             while (seen.len() as i64) < WRITERS * BATCHES * 2 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the follower saw {} of {} events in 60 s",
+                    seen.len(),
+                    WRITERS * BATCHES * 2
+                );
                 let page = store.read_all(after, 1000).await.expect("follow");
                 if let Some(last) = page.last() {
                     after = last.position;

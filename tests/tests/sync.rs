@@ -256,7 +256,19 @@ async fn an_interrupted_run_resumes_without_doubling_anything(t: TestDb) {
         async move { begun.run().await }
     });
     let mut progress = syncer.progress().report();
+    // A run that stalls, or ends before its third page, fails the test instead of hanging it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     while progress.pages < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline && !task.is_finished(),
+            "the run recorded {} pages and {}",
+            progress.pages,
+            if task.is_finished() {
+                "ended"
+            } else {
+                "stalled for 60 s"
+            }
+        );
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         progress = syncer.progress().report();

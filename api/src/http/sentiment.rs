@@ -262,21 +262,19 @@ fn parse_input(body: &[u8]) -> Result<(SentimentValue, String), ApiError> {
             "unknown field: expected value and note".to_owned(),
         ));
     }
-    let names = || SentimentValue::ALL.map(SentimentValue::as_str).join(", ");
-    let value = match fields.get("value") {
-        Some(Value::String(name)) => SentimentValue::from_name(name).or_else(|| {
-            errors.push(problem("value", format!("expected one of {}", names())));
-            None
-        }),
-        Some(_) => {
-            errors.push(problem("value", format!("expected one of {}", names())));
-            None
-        }
-        None => {
-            errors.push(problem("value", format!("required: one of {}", names())));
-            None
-        }
-    };
+    let value = fields
+        .get("value")
+        .and_then(Value::as_str)
+        .and_then(SentimentValue::from_name);
+    if value.is_none() {
+        let names = SentimentValue::ALL.map(SentimentValue::as_str).join(", ");
+        let message = if fields.contains_key("value") {
+            format!("expected one of {names}")
+        } else {
+            format!("required: one of {names}")
+        };
+        errors.push(problem("value", message));
+    }
     let note = match fields.get("note") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(note)) if note.chars().count() > MAX_NOTE_CHARS => {

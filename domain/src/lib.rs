@@ -1,6 +1,7 @@
 //! healthscore's domain: CRM-object, scoring-configuration and sync-run aggregates, HubSpot
 //! payloads and the scoring math. No I/O and no clock reads: time is always passed in.
 
+pub mod alerts;
 pub mod connection;
 pub mod crm_object;
 pub mod customer_health;

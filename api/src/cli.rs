@@ -154,6 +154,13 @@ pub struct ServeArgs {
     /// `Retry-After`. 0 turns the budget off.
     #[arg(long, env = "HEALTHSCORE_KEY_RATE_LIMIT", default_value_t = 1000)]
     pub key_rate_limit: u32,
+    /// The wait after an alert's first failed delivery, doubled after each further one
+    /// (with jitter, at most 1h): 500ms, 30s, 1m.
+    #[arg(long, env = "HEALTHSCORE_ALERT_RETRY_BASE", default_value = "30s", value_parser = crate::workers::parse_interval)]
+    pub alert_retry_base: std::time::Duration,
+    /// How long an alert's deliveries are retried before it is marked failed: 24h, 30m.
+    #[arg(long, env = "HEALTHSCORE_ALERT_RETRY_FOR", default_value = "24h", value_parser = crate::workers::parse_interval)]
+    pub alert_retry_for: std::time::Duration,
 }
 
 impl ServeArgs {
@@ -387,7 +394,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "no portal is connected: connect one with `healthscore connect --token pat-...`, POST /connections or GET /connect/hubspot (operator key)"
         );
     }
-    let state = state.with_connections(connections);
+    let alerts = crate::alerts::AlertSettings {
+        public_url: args
+            .webhook
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.bind)),
+        retry_base: args.alert_retry_base,
+        retry_for: args.alert_retry_for,
+        ..Default::default()
+    };
+    let state = state
+        .with_alerts(alerts, connections.vault().clone())
+        .with_connections(connections);
     let workers =
         Workers::start(&state, args.rescore_interval).with_connections(&state, args.sync_interval);
     http::server::serve(

@@ -1,5 +1,6 @@
 //! healthscore's edge: the HTTP API, the background workers and the command line.
 
+pub mod alerts;
 pub mod bench;
 pub mod cli;
 pub mod clock;

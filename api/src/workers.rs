@@ -1,5 +1,5 @@
-//! The background work `serve` runs beside the HTTP API: the read-model projector and the
-//! score refresher.
+//! The background work `serve` runs beside the HTTP API: the read-model projector, the
+//! score refresher and the alerter.
 
 use std::time::Duration;
 
@@ -36,7 +36,8 @@ impl Workers {
         };
         let tasks = vec![
             tokio::spawn(Projector::new(state.store.clone()).run(stop.clone())),
-            tokio::spawn(refresher.run(stop)),
+            tokio::spawn(refresher.run(stop.clone())),
+            tokio::spawn(crate::alerts::worker::Alerter::new(state.clone()).run(stop)),
         ];
         Self { shutdown, tasks }
     }
@@ -101,7 +102,7 @@ async fn sync_once(syncer: crate::sync::Syncer, portal: healthscore_domain::ids:
     }
 }
 
-/// Parses `90s`, `10m`, `1h` (a bare number is seconds).
+/// Parses `500ms`, `90s`, `10m`, `1h` (a bare number is seconds).
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -111,11 +112,21 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration like 90s, 10m or 1h"))?;
+    if unit == "ms" {
+        return match n {
+            0 => Err("the interval must be positive".into()),
+            n => Ok(Duration::from_millis(n)),
+        };
+    }
     let seconds = match unit {
         "s" => Some(n),
         "m" => n.checked_mul(60),
         "h" => n.checked_mul(3600),
-        _ => return Err(format!("{text:?} is not a duration like 90s, 10m or 1h")),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration like 500ms, 90s, 10m or 1h"
+            ));
+        }
     }
     .ok_or_else(|| format!("{text:?} is too long a duration"))?;
     if seconds == 0 {

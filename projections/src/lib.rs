@@ -1,6 +1,7 @@
 //! healthscore's storage layer: the event log on SQLite or PostgreSQL, the projectors that follow
 //! it and the read models they keep.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod connection_tokens;
 pub mod db;

@@ -171,7 +171,13 @@ pub async fn demo_serving(
             Some("healthscore demo".to_owned()),
         )
         .await?;
-    let state = state.with_connections(connections);
+    let alerts = crate::alerts::AlertSettings {
+        public_url: base.clone(),
+        ..Default::default()
+    };
+    let state = state
+        .with_alerts(alerts, connections.vault().clone())
+        .with_connections(connections);
     let workers = Workers::start(&state, Duration::from_secs(600));
     let server = tokio::spawn(http::server::serve(
         listener,

@@ -150,6 +150,11 @@ impl Connections {
         })
     }
 
+    /// The vault tokens are sealed with (alert destinations seal theirs with it too).
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
     /// The HubSpot settings.
     pub fn settings(&self) -> &HubSpotSettings {
         &self.inner.settings

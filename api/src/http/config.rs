@@ -307,7 +307,7 @@ pub async fn put(
 }
 
 /// `If-Match: "3"` (or `3`, or `W/"3"`) to version 3; `*`, which matches any version, to `None`.
-fn parse_if_match(value: &HeaderValue) -> Result<Option<u32>, ApiError> {
+pub(crate) fn parse_if_match(value: &HeaderValue) -> Result<Option<u32>, ApiError> {
     let text = value.to_str().unwrap_or_default().trim();
     if text == "*" {
         return Ok(None);

@@ -1,5 +1,6 @@
 //! The HTTP API: the router, its shared state and the middleware stack.
 
+pub mod alerts;
 pub mod assets;
 pub mod auth;
 pub mod body;
@@ -7,6 +8,7 @@ pub mod budget;
 pub mod config;
 pub mod connections;
 pub mod dashboard;
+pub mod destinations;
 pub mod events;
 mod health;
 pub mod listing;
@@ -102,6 +104,8 @@ pub struct AppState {
     pub key_budget: Option<budget::KeyBudget>,
     /// Stamps what the API records itself (sentiment).
     pub clock: crate::clock::Clock,
+    /// Alert rules, destinations and alerts.
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 impl AppState {
@@ -127,6 +131,11 @@ impl AppState {
             cors_origins: Vec::new(),
             key_budget: None,
             clock: crate::clock::Clock::system(),
+            alerts: Arc::new(crate::alerts::Alerts::new(
+                &store,
+                crate::alerts::AlertSettings::default(),
+                None,
+            )),
             store,
         }
     }
@@ -149,6 +158,21 @@ impl AppState {
     #[must_use]
     pub fn with_metrics_token(mut self, token: Option<crate::secret::Secret>) -> Self {
         self.metrics_token = token;
+        self
+    }
+
+    /// Delivers alerts with `settings`, sealing destination secrets with `vault`.
+    #[must_use]
+    pub fn with_alerts(
+        mut self,
+        settings: crate::alerts::AlertSettings,
+        vault: crate::connections::Vault,
+    ) -> Self {
+        self.alerts = Arc::new(crate::alerts::Alerts::new(
+            &self.store,
+            settings,
+            Some(vault),
+        ));
         self
     }
 
@@ -326,6 +350,19 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::revoke_key))
         .routes(routes!(connections::install))
         .routes(routes!(connections::callback))
+        .routes(
+            routes!(alerts::get_rules, alerts::put_rules)
+                .layer(DefaultBodyLimit::max(alerts::MAX_RULES_BYTES)),
+        )
+        .routes(
+            routes!(destinations::create, destinations::list)
+                .layer(DefaultBodyLimit::max(destinations::MAX_DESTINATION_BYTES)),
+        )
+        .routes(routes!(destinations::delete))
+        .routes(routes!(destinations::test))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::get))
+        .routes(routes!(alerts::retry))
         .routes(routes!(metrics::scrape))
         .routes(routes!(webhook::receive).layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES)))
 }

@@ -246,6 +246,32 @@ impl From<crate::scoring::configs::UpdateError> for ApiError {
     }
 }
 
+impl From<crate::alerts::AlertsError> for ApiError {
+    fn from(error: crate::alerts::AlertsError) -> Self {
+        use crate::alerts::AlertsError;
+        use healthscore_domain::alerts::{AlertError, DestinationError};
+        match error {
+            AlertsError::Rules(_) => Self::new(StatusCode::PRECONDITION_FAILED, error.to_string()),
+            AlertsError::Concurrent => Self::new(
+                StatusCode::CONFLICT,
+                "changed concurrently by another request; fetch it again",
+            ),
+            AlertsError::Destination(DestinationError::Missing) => {
+                Self::not_found(error.to_string())
+            }
+            AlertsError::Alert(AlertError::Missing) => Self::not_found(error.to_string()),
+            AlertsError::Alert(AlertError::Delivered | AlertError::InFlight)
+            | AlertsError::Destination(DestinationError::Exists) => {
+                Self::new(StatusCode::CONFLICT, error.to_string())
+            }
+            AlertsError::NoVault => Self::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+            AlertsError::Alert(_) | AlertsError::Unreadable | AlertsError::Store(_) => {
+                Self::internal(error)
+            }
+        }
+    }
+}
+
 impl From<crate::sync::SyncError> for ApiError {
     fn from(error: crate::sync::SyncError) -> Self {
         use crate::sync::SyncError;

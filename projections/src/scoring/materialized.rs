@@ -149,6 +149,28 @@ pub async fn store(
     Ok(())
 }
 
+/// The scorecard that last scored one subject, if it is scored.
+pub async fn scorecard_of(
+    db: &Db,
+    portal: PortalId,
+    subject: Subject,
+    id: u64,
+) -> Result<Option<String>, StoreError> {
+    let t = table(subject);
+    let sql = format!(
+        "SELECT scorecard FROM {} WHERE portal_id = $1 AND {} = $2",
+        t.name, t.id
+    );
+    on_reader!(db, pool => {
+        let row: Option<(String,)> = sqlx::query_as(&sql)
+            .bind(portal.0 as i64)
+            .bind(id as i64)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.map(|(s,)| s))
+    })
+}
+
 /// Every stored row of a portal.
 pub async fn all(db: &Db, portal: PortalId, subject: Subject) -> Result<Vec<ScoreRow>, StoreError> {
     let t = table(subject);

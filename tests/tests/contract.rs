@@ -6,7 +6,7 @@ use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};
 
 /// Every endpoint, as the document must list it.
-const ENDPOINTS: [(&str, &str); 43] = [
+const ENDPOINTS: [(&str, &str); 52] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/customers"),
@@ -45,6 +45,15 @@ const ENDPOINTS: [(&str, &str); 43] = [
     ("delete", "/keys/{id}"),
     ("get", "/connect/hubspot"),
     ("get", "/connect/hubspot/callback"),
+    ("get", "/alerts/rules"),
+    ("put", "/alerts/rules"),
+    ("post", "/alerts/destinations"),
+    ("get", "/alerts/destinations"),
+    ("delete", "/alerts/destinations/{id}"),
+    ("post", "/alerts/destinations/{id}/test"),
+    ("get", "/alerts"),
+    ("get", "/alerts/{id}"),
+    ("post", "/alerts/{id}/retry"),
     ("get", "/metrics"),
     ("post", "/webhooks/hubspot"),
     ("get", "/openapi.json"),

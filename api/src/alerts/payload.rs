@@ -165,7 +165,7 @@ async fn factors_moved(state: &AppState, change: &Change) -> Vec<Value> {
             })
         })
         .collect();
-    moved.sort_by(|a, b| b.0.abs().cmp(&a.0.abs()));
+    moved.sort_by_key(|m| std::cmp::Reverse(m.0.abs()));
     moved.into_iter().map(|(_, v)| v).collect()
 }
 

@@ -222,7 +222,7 @@ impl Alerter {
                 subject,
                 subject_id,
                 trigger: rule.on,
-                from: (old, previous.map(|p| p.1).flatten()),
+                from: (old, previous.and_then(|p| p.1)),
                 to: (new, score),
                 from_at: previous.map(|p| p.0),
                 config_version,

@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Read-model maintenance.
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
-    /// Empty every read model and replay the whole event log into them.
+    /// Empty every read model and replay the whole event log into them (the alerts table
+    /// too: the next `serve` folds it again from the log and decides no alert twice).
     Rebuild,
     /// Print each projector's position and lag behind the log.
     Status,
@@ -36,6 +37,7 @@ pub async fn run(db: &Db, command: ProjectionsCommand) -> anyhow::Result<()> {
                 .rebuild(|position| bar.set_position(u64::try_from(position).unwrap_or_default()))
                 .await?;
             drop(shown);
+            healthscore_projections::alerts::reset(db).await?;
             let seconds = started.elapsed().as_secs_f64();
             println!(
                 "rebuilt read models from {events} events in {seconds:.2} s ({:.0} events/s)",
@@ -48,6 +50,9 @@ pub async fn run(db: &Db, command: ProjectionsCommand) -> anyhow::Result<()> {
             println!("log head: {head}");
             println!("{:<12} {:>12} {:>12}", "projector", "position", "lag");
             println!("{READ_MODELS:<12} {position:>12} {:>12}", head - position);
+            let alerter = healthscore_projections::alerts::checkpoint(db).await?;
+            let name = healthscore_projections::alerts::ALERTER;
+            println!("{name:<12} {alerter:>12} {:>12}", head - alerter);
         }
     }
     Ok(())

@@ -33,6 +33,7 @@ use super::problem::ApiError;
         (name = "accounts", description = "Companies scored by a company scorecard"),
         (name = "sentiment", description = "A CSM's own judgement of a customer or account"),
         (name = "configuration", description = "Scoring weights, bands and factor settings, versioned"),
+        (name = "alerts", description = "Alert rules, destinations and the alerts sent when health drops"),
         (name = "objects", description = "Companies and deals"),
         (name = "sync", description = "HubSpot syncs"),
         (name = "events", description = "The audit feed of the event log"),

@@ -13,6 +13,7 @@ pub mod secret;
 pub mod sync;
 pub mod telemetry;
 pub mod workers;
+pub mod writeback;
 
 /// A failure's cause, kept whole (its `source()` chain) for the one place that logs it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

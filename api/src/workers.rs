@@ -1,5 +1,5 @@
 //! The background work `serve` runs beside the HTTP API: the read-model projector, the
-//! score refresher and the alerter.
+//! score refresher, the alerter and the write-back to HubSpot.
 
 use std::time::Duration;
 
@@ -37,7 +37,8 @@ impl Workers {
         let tasks = vec![
             tokio::spawn(Projector::new(state.store.clone()).run(stop.clone())),
             tokio::spawn(refresher.run(stop.clone())),
-            tokio::spawn(crate::alerts::worker::Alerter::new(state.clone()).run(stop)),
+            tokio::spawn(crate::alerts::worker::Alerter::new(state.clone()).run(stop.clone())),
+            tokio::spawn(crate::writeback::worker::run(state.clone(), stop)),
         ];
         Self { shutdown, tasks }
     }

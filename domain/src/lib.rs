@@ -14,3 +14,4 @@ pub mod scoring_config;
 pub mod sentiment;
 pub mod sync_run;
 pub mod time;
+pub mod writeback;

@@ -13,6 +13,7 @@ pub mod scoring;
 pub mod store;
 pub mod sync_lease;
 pub mod wal_sync;
+pub mod writeback;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;

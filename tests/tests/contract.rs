@@ -6,7 +6,7 @@ use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};
 
 /// Every endpoint, as the document must list it.
-const ENDPOINTS: [(&str, &str); 52] = [
+const ENDPOINTS: [(&str, &str); 54] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/customers"),
@@ -41,6 +41,8 @@ const ENDPOINTS: [(&str, &str); 52] = [
     ("post", "/connections"),
     ("get", "/connection"),
     ("delete", "/connections/{portal}"),
+    ("get", "/connections/{portal}/writeback"),
+    ("put", "/connections/{portal}/writeback"),
     ("post", "/keys"),
     ("delete", "/keys/{id}"),
     ("get", "/connect/hubspot"),

@@ -221,7 +221,7 @@ async fn after_connect(
 pub struct PortalPath {
     /// The HubSpot portal id.
     #[param(example = 62515)]
-    portal: u64,
+    pub portal: u64,
 }
 
 /// Disconnects a portal (operator key): its tokens are deleted and syncing stops; its data,

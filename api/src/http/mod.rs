@@ -26,6 +26,7 @@ pub mod sentiment;
 pub mod server;
 pub mod sync;
 pub mod webhook;
+pub mod writeback;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +107,8 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// Alert rules, destinations and alerts.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// Each portal's write-back to HubSpot.
+    pub writebacks: Arc<crate::writeback::Writebacks>,
 }
 
 impl AppState {
@@ -135,6 +138,10 @@ impl AppState {
                 &store,
                 crate::alerts::AlertSettings::default(),
                 None,
+            )),
+            writebacks: Arc::new(crate::writeback::Writebacks::new(
+                &store,
+                std::time::Duration::from_secs(60),
             )),
             store,
         }
@@ -173,6 +180,13 @@ impl AppState {
             settings,
             Some(vault),
         ));
+        self
+    }
+
+    /// Write-back passes at most every `min_interval`.
+    #[must_use]
+    pub fn with_writeback_interval(mut self, min_interval: std::time::Duration) -> Self {
+        self.writebacks = Arc::new(crate::writeback::Writebacks::new(&self.store, min_interval));
         self
     }
 
@@ -346,6 +360,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::list, connections::connect))
         .routes(routes!(connections::own))
         .routes(routes!(connections::disconnect))
+        .routes(routes!(writeback::get, writeback::put))
         .routes(routes!(connections::create_key))
         .routes(routes!(connections::revoke_key))
         .routes(routes!(connections::install))

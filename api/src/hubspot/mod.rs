@@ -22,6 +22,7 @@ mod retry;
 mod search;
 mod stats;
 mod transport;
+pub mod write;
 
 #[cfg(test)]
 mod tests;

@@ -129,6 +129,21 @@ impl CrmObjectEvent {
         }
     }
 
+    /// Whether the fact is customer activity (`activity_frequency`): a creation, a restore, an
+    /// association change, or a property change touching a property other than the ones the
+    /// engine writes back itself ([`is_written_back`]), so a write-back never feeds a score.
+    pub fn is_activity(&self) -> bool {
+        match self {
+            Self::ObjectCreated { .. }
+            | Self::ObjectRestored { .. }
+            | Self::AssociationChanged { .. } => true,
+            Self::PropertiesChanged { changes, .. } => {
+                changes.keys().any(|name| !is_written_back(name))
+            }
+            _ => false,
+        }
+    }
+
     /// The object the event is about.
     pub fn object(&self) -> ObjectRef {
         match self {
@@ -208,4 +223,12 @@ impl CrmObjectEvent {
             _ => {}
         }
     }
+}
+
+/// The prefix of the properties the engine writes back to HubSpot (`healthscore_score`...).
+pub const WRITTEN_BACK_PREFIX: &str = "healthscore_";
+
+/// Whether `name` is one of the engine's own written-back properties.
+pub fn is_written_back(name: &str) -> bool {
+    name.starts_with(WRITTEN_BACK_PREFIX)
 }

@@ -17,7 +17,8 @@ pub use aggregate::CrmObject;
 pub use commands::{CrmObjectCommand, PastValue, Snapshot, Stamping, association_type};
 pub use error::CrmObjectError;
 pub use events::{
-    CrmObjectEvent, ERASED_VALUE, PROPERTIES_CHANGED, SENTIMENT_RECORDED, redact_payload,
+    CrmObjectEvent, ERASED_VALUE, PROPERTIES_CHANGED, SENTIMENT_RECORDED, WRITTEN_BACK_PREFIX,
+    is_written_back, redact_payload,
 };
 pub use from_webhook::commands_for;
 pub use state::{Association, ObjectState, Stamped};

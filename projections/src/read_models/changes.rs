@@ -168,7 +168,9 @@ impl Changes {
                         },
                     });
                 }
-                self.activity.insert((object, occurred_at));
+                if event.is_activity() {
+                    self.activity.insert((object, occurred_at));
+                }
             }
             CrmObjectEvent::AssociationChanged { other, removed, .. } => {
                 keep_latest(

@@ -86,15 +86,12 @@ impl ObjectHistory {
     }
 
     /// Stamps of the facts that count as activity (creation, property change, association
-    /// change, restore).
+    /// change, restore; not the engine's own written-back properties).
     pub fn activity(&self) -> impl Iterator<Item = i64> + '_ {
-        self.events.iter().filter_map(|event| match event {
-            CrmObjectEvent::ObjectCreated { occurred_at, .. }
-            | CrmObjectEvent::PropertiesChanged { occurred_at, .. }
-            | CrmObjectEvent::AssociationChanged { occurred_at, .. }
-            | CrmObjectEvent::ObjectRestored { occurred_at, .. } => Some(*occurred_at),
-            _ => None,
-        })
+        self.events
+            .iter()
+            .filter(|event| event.is_activity())
+            .map(CrmObjectEvent::occurred_at)
     }
 }
 

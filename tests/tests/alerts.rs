@@ -117,6 +117,7 @@ async fn started(t: &TestDb) -> TestServer {
             public_url: PUBLIC_URL.to_owned(),
             retry_base: Duration::from_millis(100),
             retry_cap: Duration::from_millis(400),
+            drop_check_interval: Duration::ZERO,
             ..AlertSettings::default()
         },
         Vault::new(&[[7; 32]]),
@@ -632,7 +633,116 @@ async fn rules_and_destinations_are_validated(t: TestDb) {
     assert_eq!(server.get("/alerts?state=lost", &key).await.status(), 400);
 }
 
+/// A customer active three days ago at the evangelist stage: about 76 a day ago, 74 now.
+fn steady_customer(contact: u64, ids: u64) -> Vec<Value> {
+    let start = -chrono::Duration::days(3);
+    let minute = chrono::Duration::minutes(1);
+    vec![
+        event(ids, "contact.creation", contact, at(start), json!({})),
+        set(ids + 1, contact, at(start), "email", "drop@example.com"),
+        set(
+            ids + 2,
+            contact,
+            at(start + minute),
+            "lifecyclestage",
+            "evangelist",
+        ),
+        set(
+            ids + 3,
+            contact,
+            at(start + minute * 2),
+            "hs_last_sales_activity_date",
+            &iso(start + minute * 2),
+        ),
+    ]
+}
+
+async fn a_score_drop_alerts_once(t: TestDb) {
+    let server = started(&t).await;
+    let key = server.key(PORTAL).await;
+    let receiver = AlertReceiver::start().await.expect("receiver");
+    let created: Value = send(
+        &server,
+        reqwest::Method::POST,
+        "/alerts/destinations",
+        &key,
+        Some(json!({"kind": "webhook", "url": receiver.url("hook")})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    receiver.set_secret(created["secret"].as_str().expect("secret"));
+    let rules = send(
+        &server,
+        reqwest::Method::PUT,
+        "/alerts/rules",
+        &key,
+        Some(json!({"rules": [
+            {"on": "score_dropped", "points": 20, "days": 1, "destination": created["id"]},
+        ]})),
+    )
+    .await;
+    assert_eq!(rules.status(), 200);
+
+    // Down 2 points in a day: no alert.
+    deliver(&server, steady_customer(3, 300)).await;
+    alerted(&server).await;
+    let page: Value = server
+        .get("/alerts", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["alerts"], json!([]), "{page:#}");
+
+    // Down about 53: one alert, and only one however often the alerter looks.
+    deliver(&server, worsen(3, 310)).await;
+    let page = alerts_until(&server, &key, |page| {
+        page["alerts"][0]["state"] == "delivered"
+    })
+    .await;
+    // Customer 4 had too little data a day ago to score: its fall is no drop. The alerter
+    // looks again at each of these changes.
+    deliver(&server, healthy_customer(4, 400)).await;
+    deliver(&server, worsen(4, 410)).await;
+    alerted(&server).await;
+    let again: Value = server
+        .get("/alerts", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        again["alerts"].as_array().map(Vec::len),
+        Some(1),
+        "{again:#}"
+    );
+    let about_3: Vec<&Value> = again["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["subject_id"] == "3")
+        .collect();
+    assert_eq!(about_3.len(), 1, "once per subject and day: {again:#}");
+    assert_eq!(page["alerts"][0]["type"], "health.score_dropped");
+    let body = &receiver
+        .accepted()
+        .into_iter()
+        .find(|r| r.body["subject"]["id"] == "3")
+        .expect("delivered")
+        .body;
+    assert!(receiver.accepted().iter().all(|r| r.signature_valid));
+    assert_eq!(body["type"], "health.score_dropped");
+    let from = body["from"]["score"].as_f64().expect("from");
+    let to = body["to"]["score"].as_f64().expect("to");
+    assert!(from - to >= 20.0, "{body:#}");
+    assert_eq!(body["from"]["band"], "healthy");
+    assert_eq!(body["to"]["band"], "critical");
+}
+
 on_both_backends!(
+    a_score_drop_alerts_once,
     a_band_change_reaches_the_receiver_once_signed,
     rules_and_destinations_are_validated,
 );

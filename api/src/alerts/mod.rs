@@ -7,6 +7,7 @@
 //! a stable `webhook-id` the receiver dedups on.
 
 pub mod deliver;
+pub mod drops;
 pub mod payload;
 pub mod signing;
 pub mod worker;
@@ -40,6 +41,9 @@ pub struct AlertSettings {
     pub retry_for: Duration,
     /// How long one attempt may take.
     pub attempt_timeout: Duration,
+    /// How often score drops are looked for (`score_dropped` rules): each look scores the
+    /// portal's subjects as of each rule's window start.
+    pub drop_check_interval: Duration,
 }
 
 impl Default for AlertSettings {
@@ -50,6 +54,7 @@ impl Default for AlertSettings {
             retry_cap: Duration::from_secs(3600),
             retry_for: Duration::from_secs(24 * 3600),
             attempt_timeout: Duration::from_secs(10),
+            drop_check_interval: Duration::from_secs(300),
         }
     }
 }

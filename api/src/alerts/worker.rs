@@ -44,6 +44,8 @@ const TYPES: [&str; 4] = [
 pub struct Alerter {
     state: AppState,
     rules: RuleCache,
+    /// When score drops are next looked for.
+    next_drop_check: DateTime<Utc>,
 }
 
 impl Alerter {
@@ -52,7 +54,13 @@ impl Alerter {
         Self {
             state,
             rules: RuleCache::default(),
+            next_drop_check: DateTime::<Utc>::MIN_UTC,
         }
+    }
+
+    /// The server state it works for.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// Runs until `stop` turns true.
@@ -78,6 +86,13 @@ impl Alerter {
     /// the next one is due (at most [`POLL`]).
     pub async fn step(&mut self) -> Result<Duration, AlertsError> {
         self.catch_up().await?;
+        let now = Utc::now();
+        if now >= self.next_drop_check {
+            let interval = self.state.alerts.settings().drop_check_interval;
+            self.next_drop_check = now + chrono::Duration::from_std(interval).unwrap_or_default();
+            super::drops::check(self, now).await?;
+            self.catch_up().await?;
+        }
         let db = self.state.store.db().clone();
         let now = Utc::now().timestamp_millis();
         let due = table::due(&db, now, PARALLEL_ATTEMPTS)
@@ -211,13 +226,9 @@ impl Alerter {
                 subject.as_str(),
                 recorded.event.sequence
             );
-            if self.quiet(rule, &stream, changed_at).await? {
-                continue;
-            }
             let previous = self.previous(recorded).await?;
-            let alert_id = alert_id(&stream);
             let change = Change {
-                alert_id: alert_id.clone(),
+                alert_id: alert_id(&stream),
                 portal,
                 subject,
                 subject_id,
@@ -228,35 +239,50 @@ impl Alerter {
                 config_version,
                 changed_at,
             };
-            let body = payload::body(&self.state, &change).await;
-            let now = Utc::now();
-            let raised = Raised {
-                alert_id,
-                rule_id: rule.id.clone(),
-                trigger: rule.on,
-                destination: rule.destination.clone(),
-                subject,
-                subject_id,
-                body: body.to_string(),
-                changed_at,
-                raised_at: now,
-                give_up_at: now
-                    + chrono::Duration::from_std(self.state.alerts.settings().retry_for)
-                        .unwrap_or_default(),
-            };
-            match self
-                .state
-                .alerts
-                .execute(&stream, AlertCommand::Raise(Box::new(raised)))
-                .await
-            {
-                // Decided already (a restart, a replay, another instance): nothing new.
-                Ok(())
-                | Err(AlertsError::Alert(AlertError::AlreadyRaised) | AlertsError::Concurrent) => {}
-                Err(other) => return Err(other),
-            }
+            self.raise(rule, &stream, change).await?;
         }
         Ok(())
+    }
+
+    /// Decides the alert on `stream` about `change`, unless the rule's cooldown keeps it quiet
+    /// or it was decided already (a restart, a replay, another instance).
+    pub async fn raise(
+        &self,
+        rule: &AlertRule,
+        stream: &str,
+        change: Change,
+    ) -> Result<(), AlertsError> {
+        if self.quiet(rule, stream, change.changed_at).await? {
+            return Ok(());
+        }
+        let body = payload::body(&self.state, &change).await;
+        let now = Utc::now();
+        let raised = Raised {
+            alert_id: change.alert_id.clone(),
+            rule_id: rule.id.clone(),
+            trigger: rule.on,
+            destination: rule.destination.clone(),
+            subject: change.subject,
+            subject_id: change.subject_id,
+            body: body.to_string(),
+            changed_at: change.changed_at,
+            raised_at: now,
+            give_up_at: now
+                + chrono::Duration::from_std(self.state.alerts.settings().retry_for)
+                    .unwrap_or_default(),
+        };
+        match self
+            .state
+            .alerts
+            .execute(stream, AlertCommand::Raise(Box::new(raised)))
+            .await
+        {
+            Ok(())
+            | Err(AlertsError::Alert(AlertError::AlreadyRaised) | AlertsError::Concurrent) => {
+                Ok(())
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Whether `rule`'s cooldown keeps it quiet for the alert on `stream`, or that alert was

@@ -325,17 +325,16 @@ async fn changed_values(
         .date_naive()
         .and_time(chrono::NaiveTime::MIN)
         .and_utc();
-    let then: HashMap<u64, Option<Decimal>> = state
-        .scoring
-        .score_all_subjects(
-            portal,
-            subject,
-            today - chrono::Duration::days(30),
-            document,
-        )
-        .into_iter()
-        .map(|s| (s.id, s.report.score))
-        .collect();
+    // A portal-wide pass: off the async workers.
+    let (scoring, past) = (state.scoring.clone(), document.clone());
+    let then: HashMap<u64, Option<Decimal>> = tokio::task::spawn_blocking(move || {
+        scoring
+            .score_all_subjects(portal, subject, today - chrono::Duration::days(30), &past)
+            .into_iter()
+            .map(|s| (s.id, s.report.score))
+            .collect()
+    })
+    .await?;
     let last = table::load(db, portal_key(portal), subject.object_type().as_str()).await?;
     let mut changed: Vec<(u64, Written)> = rows
         .into_iter()

@@ -51,6 +51,8 @@ pub struct PassReport {
     pub written: usize,
     /// HubSpot requests made (setup, then one per 100 records).
     pub requests: usize,
+    /// How long the pass took, HubSpot's answers and the pacing included.
+    pub duration_ms: u64,
     /// Why it stopped early, when it did (the next pass resumes).
     pub error: Option<String>,
 }
@@ -227,6 +229,7 @@ pub async fn pass(state: &AppState, portal: PortalId) -> PassReport {
         .writebacks
         .requests
         .load(std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
     let mut requests = 0;
     let mut written = 0;
     let outcome = run_pass(state, portal, &mut requests, &mut written).await;
@@ -239,6 +242,7 @@ pub async fn pass(state: &AppState, portal: PortalId) -> PassReport {
         finished_at: rfc3339_ms(Utc::now().timestamp_millis()),
         written,
         requests,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         error: outcome.err().map(|e| e.to_string()),
     };
     if let Some(error) = &report.error {

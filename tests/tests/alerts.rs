@@ -64,44 +64,29 @@ fn healthy_customer(contact: u64, ids: u64) -> Vec<Value> {
     ]
 }
 
-/// The stage falls to subscriber and the last engagement is 200 days old: critical.
-fn worsen(contact: u64, ids: u64) -> Vec<Value> {
+/// Now, the stage becomes `stage` and the last engagement is `engaged` ago.
+fn moved(contact: u64, ids: u64, stage: &str, engaged: chrono::Duration) -> Vec<Value> {
+    let now = at(chrono::Duration::zero());
     vec![
-        set(
-            ids,
-            contact,
-            at(chrono::Duration::zero()),
-            "lifecyclestage",
-            "subscriber",
-        ),
+        set(ids, contact, now, "lifecyclestage", stage),
         set(
             ids + 1,
             contact,
-            at(chrono::Duration::zero()),
+            now,
             "hs_last_sales_activity_date",
-            &iso(-chrono::Duration::days(200)),
+            &iso(-engaged),
         ),
     ]
 }
 
+/// The stage falls to subscriber and the last engagement is 200 days old: critical.
+fn worsen(contact: u64, ids: u64) -> Vec<Value> {
+    moved(contact, ids, "subscriber", chrono::Duration::days(200))
+}
+
 /// Engaged again now, evangelist again: healthy.
 fn heal(contact: u64, ids: u64) -> Vec<Value> {
-    vec![
-        set(
-            ids,
-            contact,
-            at(chrono::Duration::zero()),
-            "lifecyclestage",
-            "evangelist",
-        ),
-        set(
-            ids + 1,
-            contact,
-            at(chrono::Duration::zero()),
-            "hs_last_sales_activity_date",
-            &iso(chrono::Duration::zero()),
-        ),
-    ]
+    moved(contact, ids, "evangelist", chrono::Duration::zero())
 }
 
 async fn started(t: &TestDb) -> TestServer {

@@ -245,8 +245,16 @@ pub async fn pass(state: &AppState, portal: PortalId) -> PassReport {
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         error: outcome.err().map(|e| e.to_string()),
     };
-    if let Some(error) = &report.error {
-        tracing::warn!(%portal, %error, "write-back pass stopped");
+    match &report.error {
+        Some(error) => tracing::warn!(%portal, %error, "write-back pass stopped"),
+        None if report.written > 0 => tracing::info!(
+            %portal,
+            written = report.written,
+            requests = report.requests,
+            duration_ms = report.duration_ms,
+            "write-back pass"
+        ),
+        None => {}
     }
     state.writebacks.remember(portal, report.clone());
     report

@@ -140,6 +140,13 @@ async fn postgres_a_killed_sync_completes_on_rerun() {
         let root = &base[..base.rfind('/').expect("a database path")];
         urls.push(format!("{root}/{name}"));
     }
-    admin.close().await;
     a_killed_sync_completes_on_rerun(urls[0].clone(), urls[1].clone()).await;
+    // Dropped like every other test database, so runs leave none behind.
+    for url in &urls {
+        let name = url.rsplit('/').next().unwrap_or_default();
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(pool)
+            .await;
+    }
+    admin.close().await;
 }

@@ -11,7 +11,8 @@ pub enum StoreError {
         "stream {stream_id} was changed concurrently (expected sequence {sequence} to be free)"
     )]
     Conflict {
-        /// The stream whose expected sequence was taken.
+        /// The stream whose expected sequence was taken (on SQLite, which cannot say, the
+        /// first stream of the insert that failed).
         stream_id: String,
         /// The sequence this append tried to use.
         sequence: i64,
@@ -43,6 +44,22 @@ impl StoreError {
     }
 }
 
+/// The stream and sequence a PostgreSQL unique violation names in its detail
+/// (`Key (stream_id, sequence)=(62515/contact/7, 3) already exists.`). SQLite names none:
+/// there the caller reports the first event of the failed insert.
+fn taken_sequence(error: &dyn sqlx::error::DatabaseError) -> Option<StoreError> {
+    let detail = error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?
+        .detail()?;
+    let values = detail.strip_prefix("Key (stream_id, sequence)=(")?;
+    let (values, _) = values.rsplit_once(") already exists")?;
+    let (stream_id, sequence) = values.rsplit_once(", ")?;
+    Some(StoreError::Conflict {
+        stream_id: stream_id.to_string(),
+        sequence: sequence.parse().ok()?,
+    })
+}
+
 /// Classifies a unique violation from either backend by the constraint's table.
 pub(crate) fn classify_insert(
     error: sqlx::Error,
@@ -56,7 +73,7 @@ pub(crate) fn classify_insert(
             {
                 StoreError::Duplicate
             } else {
-                conflict()
+                taken_sequence(db.as_ref()).unwrap_or_else(conflict)
             }
         }
         _ => StoreError::Database(error),

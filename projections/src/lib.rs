@@ -18,5 +18,6 @@ pub mod writeback;
 pub use db::{Backend, Db};
 pub use error::StoreError;
 pub use store::{
-    AggregateStore, AppendBatch, EventRepository, EventStore, NewEvent, RecordedEvent, aggregates,
+    AggregateStore, AppendBatch, AppendLock, EventRepository, EventStore, NewEvent, RecordedEvent,
+    aggregates,
 };

@@ -2,7 +2,8 @@
 //! health aggregate (one `customer_health` stream per customer, one `account_health` stream per
 //! account); a refresh records a change only where the aggregate agrees the band moved. The last band seen is kept in memory so unchanged customers cost nothing, and
 //! so are the aggregates this process wrote last, so a rescore does not read their streams back;
-//! when another instance appended in between, the append conflicts and the streams are reread.
+//! when another instance appended in between, the append conflicts and the streams are reread
+//! under the append lock, which no other append can pass until this one commits.
 
 use std::collections::HashMap;
 
@@ -14,11 +15,8 @@ use healthscore_domain::customer_health::{
 use healthscore_domain::ids::PortalId;
 use healthscore_domain::scoring::{Band, Subject};
 use healthscore_projections::scoring::materialized::{self, ScoreRow};
-use healthscore_projections::{AppendBatch, EventStore, NewEvent, StoreError};
+use healthscore_projections::{AppendBatch, AppendLock, EventStore, NewEvent, StoreError};
 use rust_decimal::Decimal;
-
-/// Attempts when another instance records the same change first.
-const MAX_ATTEMPTS: usize = 3;
 
 /// The last band recorded per subject, and how to record the next.
 pub struct BandChanges {
@@ -85,18 +83,19 @@ impl BandChanges {
             .collect();
         if !moved.is_empty() {
             let known = self.known.entry(key).or_default();
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                match append_changes(&self.store, key, &moved, version, known).await {
-                    Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
-                        // Another instance wrote some of these streams: read them all again.
-                        for row in &moved {
-                            known.remove(&row.subject_id);
-                        }
+            let optimistic = append_changes(&self.store, key, &moved, version, known, None).await;
+            match optimistic {
+                Err(error) if error.is_retryable() => {
+                    // Another instance wrote some of these streams: read them all again, under
+                    // the append lock so that nothing can be appended before this batch is.
+                    tracing::debug!(%error, "band streams changed elsewhere; deciding again under the append lock");
+                    for row in &moved {
+                        known.remove(&row.subject_id);
                     }
-                    other => break other?,
+                    let lock = self.store.lock_appends().await?;
+                    append_changes(&self.store, key, &moved, version, known, Some(lock)).await?;
                 }
+                other => other?,
             }
         }
         for row in rows {
@@ -117,6 +116,7 @@ async fn append_changes(
     moved: &[&ScoreRow],
     version: u32,
     known: &mut Aggregates,
+    lock: Option<AppendLock<'_>>,
 ) -> Result<(), StoreError> {
     let unknown: Vec<String> = moved
         .iter()
@@ -182,7 +182,10 @@ async fn append_changes(
             });
         }
     }
-    store.append(&batch).await?;
+    match lock {
+        Some(lock) => lock.commit(&batch).await?.durable().await?,
+        None => store.append(&batch).await?,
+    };
     known.extend(aggregates);
     Ok(())
 }

@@ -26,8 +26,9 @@ use crate::store::{AppendBatch, EventStore, NewEvent};
 
 /// Jobs committed together at most (bounds one append's size and its jobs' latency).
 const MAX_JOBS_PER_COMMIT: usize = 32;
-/// Attempts before a group contended by another process gives up.
-const MAX_ATTEMPTS: usize = 8;
+/// Attempts before a group gives up: the first is optimistic, the rest decide under the append
+/// lock and lose a race only to a writer that does not take it (there is none).
+const MAX_ATTEMPTS: usize = 3;
 /// Aggregates kept in memory (each a few KB): a portal's hot working set.
 const CACHE_CAPACITY: usize = 200_000;
 
@@ -225,43 +226,55 @@ impl Writer {
         }
     }
 
-    /// Appends a decided group; a group another process raced, or one holding a key recorded
-    /// before, is decided again from the log and retried. Once committed (or failed), tells the writer through `told` whether the
-    /// first append committed (the state later jobs were decided on is the real one), so the
-    /// next group starts while this one goes to disk; answers its jobs once it is durable.
+    /// Appends a decided group. A group another process raced, or one holding a key recorded
+    /// before, is decided again from the log under the append lock and committed before the
+    /// lock is let go, so the retry cannot lose a race (a race never fails a delivery). Once
+    /// committed (or failed), tells the writer through `told` whether the first append
+    /// committed (the state later jobs were decided on is the real one), so the next group
+    /// starts while this one goes to disk; answers its jobs once it is durable.
     async fn commit(self, mut group: Group, told: oneshot::Sender<bool>) {
         metrics::histogram!("healthscore_recorder_group_jobs").record(group.shares.len() as f64);
         let mut attempt = 1;
-        let result = loop {
-            match self.store.commit(&group.batch).await {
-                Ok(committed) => {
-                    for (stream_id, loaded) in &group.after.aggregates {
-                        self.cache.insert(stream_id.clone(), Arc::clone(loaded));
-                    }
-                    break Ok(committed);
-                }
-                Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
-                    attempt += 1;
-                    tracing::debug!(%error, attempt, "a sequence or key was taken; reloading");
-                    self.forget(&group.shares);
-                    match self.decide(group.shares, Vec::new(), Keys::FromLog).await {
-                        Ok(again) => group = again,
-                        Err((shares, error)) => {
-                            group.shares = shares;
-                            break Err(error);
-                        }
-                    }
-                }
-                Err(error) => break Err(error),
+        let mut committed = self.store.commit(&group.batch).await;
+        while committed.as_ref().is_err_and(StoreError::is_retryable) && attempt < MAX_ATTEMPTS {
+            attempt += 1;
+            if let Err(error) = &committed {
+                tracing::debug!(%error, attempt, "a sequence or key was taken; deciding again under the append lock");
             }
-        };
+            metrics::counter!("healthscore_recorder_group_retries").increment(1);
+            committed = self.commit_exclusive(&mut group).await;
+        }
+        if committed.is_ok() {
+            for (stream_id, loaded) in &group.after.aggregates {
+                self.cache.insert(stream_id.clone(), Arc::clone(loaded));
+            }
+        }
         // The writer may be gone (shutting down); the jobs are still answered.
-        let _ = told.send(attempt == 1 && result.is_ok());
-        let result = match result {
+        let _ = told.send(attempt == 1 && committed.is_ok());
+        let result = match committed {
             Ok(committed) => committed.durable().await,
             Err(error) => Err(error),
         };
         reply(group.shares, result);
+    }
+
+    /// Decides `group`'s jobs again from the log while holding the append lock, and commits
+    /// them before letting it go: nothing can be appended between the reads and the inserts.
+    async fn commit_exclusive(
+        &self,
+        group: &mut Group,
+    ) -> Result<crate::store::Committed<'_>, StoreError> {
+        let lock = self.store.lock_appends().await?;
+        self.forget(&group.shares);
+        let shares = std::mem::take(&mut group.shares);
+        match self.decide(shares, Vec::new(), Keys::FromLog).await {
+            Ok(again) => *group = again,
+            Err((shares, error)) => {
+                group.shares = shares;
+                return Err(error);
+            }
+        }
+        lock.commit(&group.batch).await
     }
 
     /// Decides every job on the aggregates as `layers` (decided groups not yet committed,

@@ -1,7 +1,7 @@
 //! Appending batches: one transaction, many streams, optimistic concurrency, idempotency keys.
 
 use healthscore_domain::crm_object::redact_payload;
-use sqlx::QueryBuilder;
+use sqlx::{Postgres, QueryBuilder, Sqlite};
 use sqlx::postgres::PgQueryResult;
 use sqlx::sqlite::SqliteQueryResult;
 
@@ -185,54 +185,154 @@ impl EventStore {
     }
 
     async fn commit_unrecorded(&self, batch: &AppendBatch) -> Result<Committed<'_>, StoreError> {
-        if batch.events.is_empty() && batch.dedup_keys.is_empty() && batch.erase_streams.is_empty()
-        {
-            return Ok(Committed {
-                store: self,
-                last: self.head().await?,
-                ticket: None,
-                wrote: false,
-            });
+        if is_empty(batch) {
+            return self.committed_nothing().await;
         }
         let recorded_at = now_ms();
-        let (last, ticket) = match &self.db {
-            Db::Sqlite { writer, wal, .. } => {
+        match &self.db {
+            Db::Sqlite { writer, .. } => {
                 let prepared = prepare_inserts!(batch, recorded_at, "INSERT OR IGNORE INTO");
-                let mut tx = writer.begin().await?;
-                let last = insert_batch!(&mut *tx, prepared, batch, |r: &SqliteQueryResult| {
-                    Some(r.last_insert_rowid())
-                });
-                tx.commit().await?;
-                let ticket = wal.committed();
-                if !batch.erase_streams.is_empty() {
-                    self.db.scrub_wal().await?;
-                }
-                (last, Some(ticket))
+                let tx = writer.begin().await?;
+                self.finish_sqlite(tx, prepared, batch).await
             }
             Db::Postgres(pool) => {
                 let prepared = prepare_inserts!(batch, recorded_at, "INSERT INTO");
                 let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(APPEND_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-                let last = insert_batch!(&mut *tx, prepared, batch, |_: &PgQueryResult| None);
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(EVENTS_CHANNEL)
-                    .bind(last.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                (last, None)
+                take_append_lock(&mut tx).await?;
+                self.finish_postgres(tx, prepared, batch).await
+            }
+        }
+    }
+
+    /// Takes the database's append lock: until the returned guard commits or is dropped, no
+    /// appender in any process can take a stream sequence or a key. What is read meanwhile
+    /// (through other connections) stays true until the commit, so a batch decided on it
+    /// cannot lose a race: the retry after a lost race decides under this lock.
+    pub async fn lock_appends(&self) -> Result<AppendLock<'_>, StoreError> {
+        let tx = match &self.db {
+            // IMMEDIATE takes SQLite's write lock now rather than at the first insert.
+            Db::Sqlite { writer, .. } => Locked::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                take_append_lock(&mut tx).await?;
+                Locked::Postgres(tx)
             }
         };
+        Ok(AppendLock { store: self, tx })
+    }
+
+    async fn committed_nothing(&self) -> Result<Committed<'_>, StoreError> {
+        Ok(Committed {
+            store: self,
+            last: self.head().await?,
+            ticket: None,
+            wrote: false,
+        })
+    }
+
+    async fn finish_sqlite<'q>(
+        &self,
+        mut tx: sqlx::Transaction<'static, Sqlite>,
+        prepared: Prepared<'q, Sqlite>,
+        batch: &AppendBatch,
+    ) -> Result<Committed<'_>, StoreError> {
+        let Db::Sqlite { wal, .. } = &self.db else {
+            unreachable!("a SQLite transaction comes from a SQLite store")
+        };
+        let last = insert_batch!(&mut *tx, prepared, batch, |r: &SqliteQueryResult| {
+            Some(r.last_insert_rowid())
+        });
+        tx.commit().await?;
+        let ticket = wal.committed();
+        if !batch.erase_streams.is_empty() {
+            self.db.scrub_wal().await?;
+        }
         Ok(Committed {
             store: self,
             last,
-            ticket,
+            ticket: Some(ticket),
             wrote: true,
         })
     }
+
+    async fn finish_postgres<'q>(
+        &self,
+        mut tx: sqlx::Transaction<'static, Postgres>,
+        prepared: Prepared<'q, Postgres>,
+        batch: &AppendBatch,
+    ) -> Result<Committed<'_>, StoreError> {
+        let last = insert_batch!(&mut *tx, prepared, batch, |_: &PgQueryResult| None);
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENTS_CHANNEL)
+            .bind(last.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Committed {
+            store: self,
+            last,
+            ticket: None,
+            wrote: true,
+        })
+    }
+}
+
+/// The multi-row inserts of one batch: its keys (with their row counts) and its events.
+type Prepared<'q, DB> = (
+    Vec<(QueryBuilder<'q, DB>, usize)>,
+    Vec<(QueryBuilder<'q, DB>, &'q [NewEvent])>,
+);
+
+/// The append lock of [`EventStore::lock_appends`], held until [`AppendLock::commit`].
+pub struct AppendLock<'a> {
+    store: &'a EventStore,
+    tx: Locked,
+}
+
+enum Locked {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl<'a> AppendLock<'a> {
+    /// Commits `batch` (decided while the lock was held) and releases the lock.
+    pub async fn commit(self, batch: &AppendBatch) -> Result<Committed<'a>, StoreError> {
+        let store = self.store;
+        let committed = if is_empty(batch) {
+            drop(self.tx);
+            store.committed_nothing().await
+        } else {
+            let recorded_at = now_ms();
+            match self.tx {
+                Locked::Sqlite(tx) => {
+                    let prepared = prepare_inserts!(batch, recorded_at, "INSERT OR IGNORE INTO");
+                    store.finish_sqlite(tx, prepared, batch).await
+                }
+                Locked::Postgres(tx) => {
+                    let prepared = prepare_inserts!(batch, recorded_at, "INSERT INTO");
+                    store.finish_postgres(tx, prepared, batch).await
+                }
+            }
+        };
+        if committed.is_err() {
+            store.note_write(&committed);
+        }
+        committed
+    }
+}
+
+fn is_empty(batch: &AppendBatch) -> bool {
+    batch.events.is_empty() && batch.dedup_keys.is_empty() && batch.erase_streams.is_empty()
+}
+
+/// Serialises this transaction's appends with every other PostgreSQL session's, so positions
+/// commit in order.
+async fn take_append_lock(tx: &mut sqlx::Transaction<'static, Postgres>) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK_KEY)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// The conflict to report for a failed chunk: its first event's stream names the race.

@@ -6,7 +6,7 @@
 //! position N never later finds a committed event below N.
 
 mod append;
-pub use append::{Committed, EVENTS_CHANNEL};
+pub use append::{AppendLock, Committed, EVENTS_CHANNEL};
 mod cqrs;
 mod read;
 pub use read::CrmPage;

@@ -3,7 +3,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use healthscore_projections::{AppendBatch, EventStore, NewEvent, StoreError};
+use healthscore_domain::crm_object::CrmObjectCommand;
+use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
+use healthscore_projections::recorder::{Message, Recorder};
+use healthscore_projections::{AppendBatch, Db, EventStore, NewEvent, StoreError};
 use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::json;
 
@@ -236,7 +239,96 @@ async fn the_readiness_probe_writes_for_real(t: TestDb) {
     assert!(probed > 0);
 }
 
+/// While one store holds the append lock, an append through another connection (as another
+/// process's would be) waits, and lands after the locked batch.
+async fn the_append_lock_holds_back_every_other_appender(t: TestDb) {
+    let store = EventStore::new(t.db.clone());
+    let other = EventStore::new(Db::connect(&t.url).await.expect("a second connection"));
+    let lock = store.lock_appends().await.expect("lock");
+    let waiting = tokio::spawn(async move {
+        let at = other.append(&batch(vec![event("other", 1, 1)])).await;
+        other.db().close().await;
+        at
+    });
+    // Time for an unlocked append to land first, were the lock broken.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "an append passed the lock");
+    let locked = lock
+        .commit(&batch(vec![event("locked", 1, 2)]))
+        .await
+        .expect("commit")
+        .durable()
+        .await
+        .expect("durable");
+    let other = waiting.await.expect("join").expect("the waiting append lands");
+    assert!(other > locked, "the waiting append lands after the locked one");
+}
+
+/// Two recorders (two instances) on one database, many jobs on the same few streams at once:
+/// every job is recorded (a lost race is decided again under the append lock, never failed)
+/// and each stream's sequences run 1, 2, 3... with no gap.
+async fn two_recorders_racing_on_hot_streams_record_every_job(t: TestDb) {
+    const JOBS: usize = 60;
+    const HOT: u64 = 3;
+    let recorders: Vec<Arc<Recorder>> = vec![
+        Arc::new(Recorder::start(EventStore::new(t.db.clone()))),
+        Arc::new(Recorder::start(EventStore::new(
+            Db::connect(&t.url).await.expect("a second connection"),
+        ))),
+    ];
+    let mut jobs = tokio::task::JoinSet::new();
+    for (r, recorder) in recorders.iter().enumerate() {
+        for task in 0..4 {
+            let recorder = Arc::clone(recorder);
+            jobs.spawn(async move {
+                for n in 0..JOBS {
+                    let serial = (r * 4 + task) * JOBS + n;
+                    let object = ObjectRef {
+                        portal: PortalId(1),
+                        object_type: ObjectType::Contact,
+                        id: serial as u64 % HOT + 1,
+                    };
+                    let message = Message {
+                        dedup_key: Some(format!("job-{serial}").into_bytes()),
+                        commands: vec![CrmObjectCommand::RecordPropertyChange {
+                            object,
+                            name: "firstname".to_string(),
+                            value: format!("n{serial}"),
+                            occurred_at: 1_700_000_000_000 + serial as i64,
+                        }],
+                        metadata: "{}".to_string(),
+                        raw_events: Vec::new(),
+                    };
+                    recorder.record(vec![message]).await?;
+                }
+                Ok::<_, healthscore_projections::recorder::RecordError>(())
+            });
+        }
+    }
+    while let Some(done) = jobs.join_next().await {
+        done.expect("job task").expect("every job is recorded");
+    }
+    let store = EventStore::new(t.db.clone());
+    let mut total = 0;
+    for id in 1..=HOT {
+        let stream = format!("1/contact/{id}");
+        let sequences: Vec<i64> = store
+            .read_stream(&stream, 0)
+            .await
+            .expect("stream")
+            .iter()
+            .map(|e| e.event.sequence)
+            .collect();
+        let expected: Vec<i64> = (1..=sequences.len() as i64).collect();
+        assert_eq!(sequences, expected, "{stream} has no gap or repeat");
+        total += sequences.len();
+    }
+    assert_eq!(total, 2 * 4 * JOBS, "every job's event, once");
+}
+
 on_both_backends!(
+    the_append_lock_holds_back_every_other_appender,
+    two_recorders_racing_on_hot_streams_record_every_job,
     the_readiness_probe_writes_for_real,
     appended_events_read_back_in_order,
     a_taken_sequence_is_a_conflict_and_writes_nothing,

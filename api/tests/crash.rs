@@ -8,7 +8,10 @@
 //!   is what the log gives at its time, and the read models equal a rebuild from the log;
 //! - two instances on one PostgreSQL database taking one flood between them, a configuration
 //!   changed on one: no delivery fails for a race, every event is recorded once, both answer
-//!   the same scores, and no band change is recorded twice.
+//!   the same scores, and no band change is recorded twice;
+//! - its PostgreSQL database cut off and let back in: meanwhile webhooks and reads answer 503
+//!   (HubSpot retries) and `/readyz` says so; afterwards the same server takes the retried
+//!   delivery, once, with no restart.
 
 mod common;
 
@@ -17,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Server, TestDatabase, deliver, free_port};
+use common::{Server, TestDatabase, deliver, free_port, until};
 use healthscore_domain::ids::PortalId;
 use healthscore_projections::{Db, api_keys, on_reader};
 use serde_json::{Value, json};
@@ -161,7 +164,10 @@ fn assert_each_event_once(recorded: &HashMap<u64, usize>) {
         .filter(|id| !recorded.contains_key(id))
         .count();
     let twice = recorded.values().filter(|&&n| n > 1).count();
-    assert_eq!(missing, 0, "events of answered deliveries missing from the log");
+    assert_eq!(
+        missing, 0,
+        "events of answered deliveries missing from the log"
+    );
     assert_eq!(twice, 0, "events recorded more than once");
     assert_eq!(recorded.len(), EVENTS, "nothing but the flood's events");
 }
@@ -253,10 +259,13 @@ async fn read_models(db: &Db) -> Vec<String> {
     lines
 }
 
+/// A `customer_scores` row: id, score in tenths, band, configuration version, time scored.
+type StoredScore = (i64, Option<i64>, Option<String>, i64, i64);
+
 /// Every materialized customer score compared with the score the API computes from the log at
 /// the same time and configuration version; returns how many differ (printing the first few).
 async fn scores_against_the_log(db: &Db, server: &Server, key: &str) -> (usize, usize) {
-    let rows: Vec<(i64, Option<i64>, Option<String>, i64, i64)> = on_reader!(db, pool => {
+    let rows: Vec<StoredScore> = on_reader!(db, pool => {
         sqlx::query_as(
             "SELECT customer_id, score_tenths, band, config_version, scored_at \
              FROM customer_scores WHERE portal_id = $1 ORDER BY customer_id",
@@ -290,9 +299,7 @@ async fn scores_against_the_log(db: &Db, server: &Server, key: &str) -> (usize, 
                     .json()
                     .await
                     .expect("json");
-                let score = report["score"]
-                    .as_f64()
-                    .map(|s| (s * 10.0).round() as i64);
+                let score = report["score"].as_f64().map(|s| (s * 10.0).round() as i64);
                 let same = score == tenths && report["band"].as_str() == band.as_deref();
                 if !same {
                     eprintln!("customer {id}: stored {tenths:?} {band:?}, the log gives {report}");
@@ -370,7 +377,11 @@ async fn two_kills_during_a_flood_lose_and_double_nothing(url: String) {
     server.caught_up().await;
 
     assert_each_event_once(&recorded_event_ids(&db).await);
-    assert_eq!(inbox_keys(&db).await, EVENTS as i64, "one inbox key per event");
+    assert_eq!(
+        inbox_keys(&db).await,
+        EVENTS as i64,
+        "one inbox key per event"
+    );
     let (scored, differ) = scores_against_the_log(&db, &server, &key).await;
     assert_eq!(scored, CONTACTS, "every contact has a materialized score");
     assert_eq!(differ, 0, "materialized scores that the log does not give");
@@ -380,7 +391,11 @@ async fn two_kills_during_a_flood_lose_and_double_nothing(url: String) {
             .await
             .expect("versions")
     });
-    assert_eq!(versions, vec![(2,)], "every score is under the new configuration");
+    assert_eq!(
+        versions,
+        vec![(2,)],
+        "every score is under the new configuration"
+    );
 
     server.stop().await;
     let before = read_models(&db).await;
@@ -423,7 +438,11 @@ async fn band_changes(db: &Db) -> Vec<(String, Value, Value)> {
     rows.into_iter()
         .map(|(stream, payload)| {
             let payload: Value = serde_json::from_str(&payload).expect("payload");
-            (stream, payload["old_band"].clone(), payload["new_band"].clone())
+            (
+                stream,
+                payload["old_band"].clone(),
+                payload["new_band"].clone(),
+            )
         })
         .collect()
 }
@@ -466,7 +485,10 @@ async fn postgres_two_instances_share_a_flood_without_failing_a_delivery() {
     flood.until_answered(DELIVERIES / 2).await;
     change_weights(&one, &key).await;
     let refused = flood.finish().await;
-    assert_eq!(refused, 0, "no delivery failed for a race between the instances");
+    assert_eq!(
+        refused, 0,
+        "no delivery failed for a race between the instances"
+    );
     one.caught_up().await;
     two.caught_up().await;
 
@@ -477,7 +499,10 @@ async fn postgres_two_instances_share_a_flood_without_failing_a_delivery() {
         let mut answers = Vec::new();
         for server in [&one, &two] {
             let report: Value = client
-                .get(format!("{}/customers/{id}/score?as_of={as_of}", server.base))
+                .get(format!(
+                    "{}/customers/{id}/score?as_of={as_of}",
+                    server.base
+                ))
                 .bearer_auth(&key)
                 .send()
                 .await
@@ -487,18 +512,86 @@ async fn postgres_two_instances_share_a_flood_without_failing_a_delivery() {
                 .expect("json");
             answers.push((report["score"].clone(), report["band"].clone()));
         }
-        assert_eq!(answers[0], answers[1], "both instances score customer {id} alike");
+        assert_eq!(
+            answers[0], answers[1],
+            "both instances score customer {id} alike"
+        );
     }
     let changes = band_changes(&db).await;
     assert!(!changes.is_empty(), "bands were recorded");
-    assert_eq!(broken_band_chains(&changes), 0, "a band change recorded twice");
+    assert_eq!(
+        broken_band_chains(&changes),
+        0,
+        "a band change recorded twice"
+    );
 
     // Both instances' workers applied every event once: their read models equal a rebuild.
     one.stop().await;
     two.stop().await;
     let before = read_models(&db).await;
     rebuild(&url);
-    assert_eq!(read_models(&db).await, before, "the read models equal a rebuild");
+    assert_eq!(
+        read_models(&db).await,
+        before,
+        "the read models equal a rebuild"
+    );
+    db.close().await;
+    database.drop_it().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_an_unreachable_database_is_a_503_and_the_server_recovers_alone() {
+    let Some(database) = TestDatabase::create("hs_outage").await else {
+        return;
+    };
+    let db = Db::connect_and_migrate(&database.url).await.expect("db");
+    let key = api_keys::create(&db, PortalId(PORTAL), "outage")
+        .await
+        .expect("key")
+        .key;
+    db.close().await;
+    let server = Server::start(&database.url, free_port()).await;
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    let get = |path: &str| {
+        client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(&key)
+            .send()
+    };
+    assert_eq!(
+        deliver(&client, &server.base, &delivery(0, 0, now)).await,
+        Some(200)
+    );
+    assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
+
+    database.reachable(false).await;
+    let body = delivery(0, 1, now);
+    assert_eq!(
+        deliver(&client, &server.base, &body).await,
+        Some(503),
+        "a webhook"
+    );
+    let readiness = get("/readyz").await.expect("readyz");
+    assert_eq!(readiness.status(), 503, "readiness");
+    let listing = get("/customers").await.expect("customers");
+    assert_eq!(listing.status(), 503, "a read");
+    assert_eq!(listing.headers()["retry-after"], "1");
+
+    database.reachable(true).await;
+    until("the webhook is taken again", || async {
+        deliver(&client, &server.base, &body).await == Some(200)
+    })
+    .await;
+    assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
+    assert_eq!(get("/customers").await.expect("customers").status(), 200);
+    drop(server);
+
+    let db = Db::connect(&database.url).await.expect("db");
+    let recorded = recorded_event_ids(&db).await;
+    let expected = 2 * EVENTS_PER_DELIVERY;
+    assert_eq!(recorded.len(), expected, "both deliveries' events");
+    assert!(recorded.values().all(|&n| n == 1), "each once");
     db.close().await;
     database.drop_it().await;
 }

@@ -137,7 +137,8 @@ impl Db {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            // Below HubSpot's 5 s wait: an unreachable database is a 503 it retries, not a timeout.
+            .acquire_timeout(Duration::from_secs(3))
             .connect_with(options)
             .await?;
         Ok(Self::Postgres(pool))

@@ -42,6 +42,71 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Conflict { .. } | Self::Duplicate)
     }
+
+    /// True when the database is out of reach or out of room (unreachable, restarting, full,
+    /// failing its I/O, read-only) rather than the request being wrong: the same request may
+    /// succeed later without any change, so HTTP answers 503 and HubSpot retries.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Flush(_) | Self::ReadOnly => true,
+            Self::Database(error) => sqlx_unavailable(error),
+            _ => false,
+        }
+    }
+}
+
+/// True when `error` or one of its causes is a [`StoreError`] or sqlx error saying the database
+/// is unreachable, full or failing (see [`StoreError::is_unavailable`]).
+pub fn unavailable_in_chain(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        let unavailable = error
+            .downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_unavailable)
+            || error
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(sqlx_unavailable);
+        if unavailable {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
+/// [`StoreError::is_unavailable`] for a bare sqlx error.
+pub fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                // Connection exceptions (08), insufficient resources such as a full disk (53),
+                // operator intervention such as a shutdown or restart (57), system errors such
+                // as an I/O failure (58), a read-only transaction (25006), and a database that
+                // does not allow connections now (55000).
+                ["08", "53", "57", "58"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+                    || code == "25006"
+                    || code == "55000"
+            } else {
+                // SQLite's primary result codes (the low byte): SQLITE_BUSY 5, SQLITE_LOCKED 6,
+                // SQLITE_NOMEM 7, SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13,
+                // SQLITE_CANTOPEN 14.
+                code.parse::<i64>()
+                    .is_ok_and(|code| [5, 6, 7, 8, 10, 13, 14].contains(&(code & 0xff)))
+            }
+        }
+        _ => false,
+    }
 }
 
 /// The stream and sequence a PostgreSQL unique violation names in its detail

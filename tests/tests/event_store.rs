@@ -260,8 +260,14 @@ async fn the_append_lock_holds_back_every_other_appender(t: TestDb) {
         .durable()
         .await
         .expect("durable");
-    let other = waiting.await.expect("join").expect("the waiting append lands");
-    assert!(other > locked, "the waiting append lands after the locked one");
+    let other = waiting
+        .await
+        .expect("join")
+        .expect("the waiting append lands");
+    assert!(
+        other > locked,
+        "the waiting append lands after the locked one"
+    );
 }
 
 /// Two recorders (two instances) on one database, many jobs on the same few streams at once:

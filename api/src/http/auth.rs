@@ -97,7 +97,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<KeyIdentity, Re
             Ok(identity)
         }
         Ok(None) => Err(refuse(ApiError::unauthorized("unknown or revoked API key"))),
-        Err(error) => Err(refuse(ApiError::internal(error))),
+        Err(error) => Err(refuse(ApiError::from(error))),
     }
 }
 

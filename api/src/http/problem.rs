@@ -114,8 +114,18 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, detail)
     }
 
-    /// 500: the client learns nothing of `cause`; the log does.
+    /// 500: the client learns nothing of `cause`; the log does. A cause that is the database
+    /// being out of reach or out of room (anywhere in its chain) is a 503 instead: the same
+    /// request may succeed later.
     pub fn internal(cause: impl Into<BoxError>) -> Self {
+        let cause = cause.into();
+        if healthscore_projections::error::unavailable_in_chain(cause.as_ref()) {
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable now; retry later",
+            )
+            .caused_by(cause);
+        }
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error; see the server log",

@@ -82,7 +82,10 @@ impl Server {
                 assert!(status.success(), "serve stops cleanly: {status}");
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "serve never stopped");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "serve never stopped"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -180,11 +183,39 @@ impl TestDatabase {
         Some(Self { admin, name, url })
     }
 
+    /// Cuts the database off (its sessions terminated, new ones refused) or lets it back in:
+    /// to a server using it, the database has become unreachable, then reachable again.
+    pub async fn reachable(&self, reachable: bool) {
+        let Db::Postgres(pool) = &self.admin else {
+            unreachable!("created on PostgreSQL")
+        };
+        sqlx::query(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS {reachable}",
+            self.name
+        ))
+        .execute(pool)
+        .await
+        .expect("alter database");
+        if !reachable {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&self.name)
+            .execute(pool)
+            .await
+            .expect("terminate sessions");
+        }
+    }
+
     pub async fn drop_it(self) {
         if let Db::Postgres(pool) = &self.admin {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .execute(pool)
-                .await;
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(pool)
+            .await;
         }
         self.admin.close().await;
     }

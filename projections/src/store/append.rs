@@ -1,9 +1,9 @@
 //! Appending batches: one transaction, many streams, optimistic concurrency, idempotency keys.
 
 use healthscore_domain::crm_object::redact_payload;
-use sqlx::{Postgres, QueryBuilder, Sqlite};
 use sqlx::postgres::PgQueryResult;
 use sqlx::sqlite::SqliteQueryResult;
+use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use super::{AppendBatch, EventStore, NewEvent, now_ms};
 use crate::db::Db;
@@ -211,7 +211,9 @@ impl EventStore {
     pub async fn lock_appends(&self) -> Result<AppendLock<'_>, StoreError> {
         let tx = match &self.db {
             // IMMEDIATE takes SQLite's write lock now rather than at the first insert.
-            Db::Sqlite { writer, .. } => Locked::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { writer, .. } => {
+                Locked::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
+            }
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 take_append_lock(&mut tx).await?;

@@ -14,3 +14,6 @@ pub use signature::{
 pub use webhook::{
     Change, DeliveryError, MAX_DELIVERY_EVENTS, ObjectTarget, WebhookEvent, parse_delivery,
 };
+
+#[cfg(test)]
+mod hostile_tests;

@@ -172,8 +172,8 @@ fn parse_event(index: usize, raw: Value) -> Result<WebhookEvent, DeliveryError> 
         return Err(DeliveryError::NotObject { index });
     };
     let fields = Fields::new(map, index);
-    let portal_id = fields.required(fields.u64("portalId"), "portalId")?;
-    let occurred_at_ms = fields.required(fields.i64("occurredAt"), "occurredAt")?;
+    let portal_id = fields.required(fields.portal("portalId"), "portalId")?;
+    let occurred_at_ms = fields.required(fields.epoch_ms("occurredAt"), "occurredAt")?;
     let subscription_type = match fields.str("subscriptionType")? {
         Some(kind) => kind,
         None => fields.required(fields.str("eventType"), "subscriptionType")?,

@@ -34,8 +34,14 @@ impl<'a> Fields<'a> {
         self.typed(name, Value::as_u64)
     }
 
-    pub(super) fn i64(&self, name: &'static str) -> Field<i64> {
-        self.typed(name, Value::as_i64)
+    /// A portal id: HubSpot's start at 1.
+    pub(super) fn portal(&self, name: &'static str) -> Field<u64> {
+        self.typed(name, |v| v.as_u64().filter(|&id| id > 0))
+    }
+
+    /// Epoch milliseconds: never before 1970 in what HubSpot sends.
+    pub(super) fn epoch_ms(&self, name: &'static str) -> Field<i64> {
+        self.typed(name, |v| v.as_i64().filter(|&ms| ms >= 0))
     }
 
     pub(super) fn u32(&self, name: &'static str) -> Field<u32> {

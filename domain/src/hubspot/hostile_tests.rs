@@ -201,10 +201,10 @@ proptest! {
     #[test]
     fn arbitrary_configuration_documents_never_panic_the_validator(document in any_json()) {
         let text = document.to_string();
-        if let Ok(parsed) = ConfigDocument::parse(text.as_bytes()) {
-            if let Err(problems) = ScoringDocument::from_document(&parsed) {
-                prop_assert!(!problems.is_empty());
-            }
+        if let Ok(parsed) = ConfigDocument::parse(text.as_bytes())
+            && let Err(problems) = ScoringDocument::from_document(&parsed)
+        {
+            prop_assert!(!problems.is_empty());
         }
     }
 
@@ -240,18 +240,30 @@ fn named_hostile_deliveries_are_refused_cleanly() {
     assert!(tiny.len() < 1 << 20);
     assert!(parse_delivery(tiny.as_bytes()).is_err(), "100k tiny events");
     assert!(parse_delivery(b"[\xff\xfe]").is_err(), "not UTF-8");
-    assert!(parse_delivery(b"[{\"eventId\":1}\x00]").is_err(), "a NUL byte");
+    assert!(
+        parse_delivery(b"[{\"eventId\":1}\x00]").is_err(),
+        "a NUL byte"
+    );
     let event = |extra: &str| {
         format!(
             r#"[{{"eventId":1,"subscriptionId":1,"portalId":1,"occurredAt":1700000000000,"subscriptionType":"contact.creation","objectId":1{extra}}}]"#
         )
     };
-    assert!(parse_delivery(event("").as_bytes()).is_ok(), "the valid base case");
+    assert!(
+        parse_delivery(event("").as_bytes()).is_ok(),
+        "the valid base case"
+    );
     // serde_json keeps the last of duplicate keys, which is then checked like any other.
     for (extra, what) in [
-        (r#","objectId":-5"#, "a negative object id as a duplicate key"),
+        (
+            r#","objectId":-5"#,
+            "a negative object id as a duplicate key",
+        ),
         (r#","portalId":0"#, "a zero portal as a duplicate key"),
-        (r#","occurredAt":-1"#, "a time before 1970 as a duplicate key"),
+        (
+            r#","occurredAt":-1"#,
+            "a time before 1970 as a duplicate key",
+        ),
     ] {
         assert!(parse_delivery(event(extra).as_bytes()).is_err(), "{what}");
     }
@@ -265,7 +277,10 @@ fn named_hostile_deliveries_are_refused_cleanly() {
     let huge = event("").replace("1700000000000", "99999999999999999999999");
     assert!(parse_delivery(huge.as_bytes()).is_err(), "a time past i64");
     let negative = event("").replace("\"objectId\":1", "\"objectId\":-1");
-    assert!(parse_delivery(negative.as_bytes()).is_err(), "a negative object id");
+    assert!(
+        parse_delivery(negative.as_bytes()).is_err(),
+        "a negative object id"
+    );
     let events: Vec<Value> = (0..=MAX_DELIVERY_EVENTS)
         .map(|n| json!({"eventId": n, "subscriptionId": 1, "portalId": 1, "occurredAt": 1_700_000_000_000_i64, "subscriptionType": "contact.creation", "objectId": 1}))
         .collect();

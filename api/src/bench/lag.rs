@@ -57,7 +57,9 @@ pub(super) async fn run(args: LagArgs) -> anyhow::Result<()> {
         senders: args.senders,
         deliveries: usize::MAX / 1_000_000,
         events: 100,
-        objects: 10_000,
+        objects: 100_000,
+        no_workers: false,
+        no_anchor: true,
     });
     let started = Instant::now();
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -1,6 +1,7 @@
 //! `healthscore bench ...`: reproducible measurements of the engine's hot paths. Each prints
 //! its figures as a table; the numbers in docs/BENCHMARKS.md come from these commands.
 
+mod anchor;
 mod append;
 mod lag;
 mod portal;
@@ -17,7 +18,8 @@ use crate::cli::DatabaseArgs;
 pub enum Bench {
     /// Append 100-event batches straight to the event store.
     Append(AppendArgs),
-    /// Signed 100-event webhook deliveries from concurrent senders through the real HTTP server.
+    /// Signed 100-event webhook deliveries from concurrent senders through the real HTTP server,
+    /// with `serve`'s workers, against raw SQLite writing the same rows.
     Webhooks(WebhookArgs),
     /// A full sync of a generated portal from the fake HubSpot at the real rate limit.
     Sync(SyncArgs),
@@ -129,8 +131,15 @@ pub struct WebhookArgs {
     #[arg(long, default_value_t = 100)]
     pub events: usize,
     /// Distinct contacts the events touch.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub objects: u64,
+    /// Leave out `serve`'s workers (projector, score refresher, alerter, write-back), to
+    /// isolate the HTTP path and the recorder.
+    #[arg(long)]
+    pub no_workers: bool,
+    /// Skip the raw-SQLite anchor.
+    #[arg(long)]
+    pub no_anchor: bool,
 }
 
 /// Runs one benchmark.
@@ -169,4 +178,22 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
     let index = ((sorted.len() - 1) as f64 * q).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+/// The process's resident memory now and at its peak, from `/proc/self/status` (Linux).
+pub(crate) fn memory_line() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|kb| kb.trim().parse::<f64>().ok())
+            .map_or_else(|| "?".to_string(), |kb| format!("{:.0} MiB", kb / 1024.0))
+    };
+    format!(
+        "resident memory  {} now, {} at peak",
+        field("VmRSS:"),
+        field("VmHWM:")
+    )
 }

@@ -109,6 +109,14 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
         ),
     );
 
+    // What serve holds needs no generated portal: dropped here, so the resident memory below is
+    // the engine's (the recorder's aggregate cache, the scoring index, caches, the runtime).
+    drop(generated);
+    line(
+        "memory after the load",
+        super::memory_line().replace("resident memory  ", ""),
+    );
+
     // Replay: every read model rebuilt from the whole log.
     let projector = Projector::new(state.store.clone());
     let started = Instant::now();
@@ -129,6 +137,10 @@ pub(super) async fn run(args: PortalArgs) -> anyhow::Result<()> {
     line(
         "scoring index from the log",
         format!("{:.2} s", started.elapsed().as_secs_f64()),
+    );
+    line(
+        "memory with the scoring index",
+        super::memory_line().replace("resident memory  ", ""),
     );
 
     let refresher = Refresher {

@@ -1,7 +1,9 @@
 //! `bench webhooks`: signed deliveries from concurrent senders through the real HTTP server,
-//! as HubSpot sends them; events/s and latency percentiles.
+//! as HubSpot sends them, with `serve`'s workers running beside (unless `--no-workers`);
+//! events/s to 2xx and until the read models and scores hold them, latency percentiles, and
+//! the raw-SQLite anchor writing the same rows.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use healthscore_domain::hubspot::crm_webhook_headers;
 use serde_json::{Value, json};
@@ -9,6 +11,8 @@ use serde_json::{Value, json};
 use super::{WebhookArgs, bench_database, quantile};
 use crate::http::{AppState, WebhookSettings, router};
 use crate::secret::Secret;
+use crate::workers::Workers;
+use healthscore_projections::projector::Projector;
 
 pub(super) const SECRET: &str = "bench-secret";
 pub(super) const PUBLIC_URL: &str = "https://bench.example.com";
@@ -20,11 +24,14 @@ pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         secrets: vec![Secret::new(SECRET)],
         public_url: Some(PUBLIC_URL.to_string()),
     };
+    let state = AppState::new(db.clone(), settings);
+    // As `serve` runs them: the projector, the refresher, the alerter and the write-back.
+    let workers = (!args.no_workers).then(|| Workers::start(&state, Duration::from_secs(600)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(crate::http::server::serve_until_dropped(
         listener,
-        router(AppState::new(db, settings)),
+        router(state.clone()),
     ));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.senders)
@@ -51,21 +58,78 @@ pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         latencies.extend(sender.await??);
     }
     let seconds = started.elapsed().as_secs_f64();
+    // With the workers: how long until the read models and the scores hold every event.
+    let current = match &workers {
+        Some(_) => Some(caught_up(&state).await?.duration_since(started).as_secs_f64()),
+        None => None,
+    };
     server.abort();
+    if let Some(workers) = workers {
+        workers.stop().await;
+    }
     latencies.sort_by(f64::total_cmp);
-    let events = (args.senders * args.deliveries * args.events) as f64;
-    println!("backend        {backend:?}");
+    let deliveries = args.senders * args.deliveries;
+    let events = (deliveries * args.events) as f64;
+    println!("backend          {backend:?}");
     println!(
-        "deliveries     {} senders x {} x {} events",
-        args.senders, args.deliveries, args.events
+        "deliveries       {} senders x {} x {} events over {} contacts",
+        args.senders, args.deliveries, args.events, args.objects
     );
-    println!("elapsed        {seconds:.2} s");
-    println!("deliveries/s   {:.0}", latencies.len() as f64 / seconds);
-    println!("events/s       {:.0}", events / seconds);
-    println!("latency p50    {:.1} ms", quantile(&latencies, 0.50));
-    println!("latency p99    {:.1} ms", quantile(&latencies, 0.99));
-    println!("latency max    {:.1} ms", quantile(&latencies, 1.0));
+    println!(
+        "workers          {}",
+        if args.no_workers {
+            "none (--no-workers): the HTTP path and the recorder alone"
+        } else {
+            "serve's: projector, score refresher, alerter, write-back"
+        }
+    );
+    println!("elapsed          {seconds:.2} s");
+    println!("events/s         {:.0} (answered 2xx)", events / seconds);
+    println!("latency p50      {:.1} ms", quantile(&latencies, 0.50));
+    println!("latency p99      {:.1} ms", quantile(&latencies, 0.99));
+    println!("latency max      {:.1} ms", quantile(&latencies, 1.0));
+    if let Some(current) = current {
+        println!(
+            "events/s         {:.0} (until read models and scores held them all, {current:.2} s)",
+            events / current
+        );
+    }
+    if !args.no_anchor && backend == healthscore_projections::Backend::Sqlite {
+        let anchor = super::anchor::run(&db, deliveries).await?;
+        // The raw writer writes the read models and scores too: it is compared with the engine
+        // until those held every event.
+        let engine_seconds = current.unwrap_or(seconds);
+        for (what, anchor_seconds) in [
+            ("1 delivery per transaction", anchor.per_delivery_seconds),
+            ("32 deliveries per transaction", anchor.grouped_seconds),
+        ] {
+            println!(
+                "raw SQLite       {:.0} events/s, {what} ({} rows, WAL, synchronous=FULL); engine/raw {:.2}",
+                events / anchor_seconds,
+                anchor.rows,
+                anchor_seconds / engine_seconds
+            );
+        }
+    }
+    println!("{}", super::memory_line());
+    db.close().await;
     Ok(())
+}
+
+/// Waits until the projector's checkpoint and the refresher's position reach the log's head;
+/// returns when.
+async fn caught_up(state: &AppState) -> anyhow::Result<Instant> {
+    let head = state.store.head().await?;
+    let projector = Projector::new(state.store.clone());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let scored = *state.scored_through.borrow();
+        if scored >= head && projector.checkpoint().await? >= head {
+            return Ok(Instant::now());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the workers never caught up");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// One sender's deliveries; returns each request's latency in ms.

@@ -338,7 +338,26 @@ async fn associations_land_on_both_ends_and_merges_mark_the_merged(t: TestDb) {
         ),
     ])
     .to_string();
-    assert_eq!(server.deliver(&body).await.status(), 200);
+    let answer = server.deliver(&body).await;
+    assert_eq!(answer.status(), 200);
+    let receipt: Value = answer.json().await.expect("a receipt");
+    // Two webhook events; the association is a domain event on each end, the merge one on
+    // the primary and one on each merged contact.
+    assert_eq!(receipt["received"], 2, "{receipt}");
+    assert_eq!(receipt["duplicates"], 0, "{receipt}");
+    let in_log = store.read_all(0, 100).await.expect("log").len();
+    assert_eq!(receipt["recorded"], in_log, "the receipt counts the log's new events");
+    let retried: Value = server
+        .deliver(&body)
+        .await
+        .json()
+        .await
+        .expect("a receipt");
+    assert_eq!(
+        (&retried["received"], &retried["duplicates"], &retried["recorded"]),
+        (&json!(2), &json!(2), &json!(0)),
+        "a retry is all duplicates, each webhook event counted once"
+    );
     let contact = state_of(&store, ObjectType::Contact, 101).await;
     let company = state_of(&store, ObjectType::Company, 301).await;
     assert_eq!(

@@ -94,8 +94,9 @@ pub async fn receive(
     metrics::histogram!("healthscore_webhook_ingest_seconds")
         .record(started.elapsed().as_secs_f64());
     delivery("recorded");
+    // Webhook events, like `duplicate`: one association change is two domain events.
     metrics::counter!("healthscore_webhook_events_total", "outcome" => "recorded")
-        .increment(recorded.events as u64);
+        .increment(events.len().saturating_sub(recorded.duplicates) as u64);
     metrics::counter!("healthscore_webhook_events_total", "outcome" => "duplicate")
         .increment(recorded.duplicates as u64);
     tracing::debug!(

@@ -271,6 +271,49 @@ async fn a_key_sees_only_its_portal_and_requests_without_one_are_refused(t: Test
 async fn a_privacy_deletion_erases_the_read_models_too(t: TestDb) {
     let server = TestServer::start(t.db.clone()).await;
     deliver_story(&server).await;
+    // Another customer, who must come through the erasure untouched.
+    let grace = json!([
+        event(PORTAL, 90, "contact.creation", 105, 1_000, json!({})),
+        set(
+            PORTAL,
+            91,
+            "contact.propertyChange",
+            105,
+            1_100,
+            "email",
+            "grace@example.com"
+        ),
+        set(
+            PORTAL,
+            92,
+            "contact.propertyChange",
+            105,
+            1_200,
+            "lifecyclestage",
+            "customer"
+        ),
+    ]);
+    assert_eq!(server.deliver(&grace.to_string()).await.status(), 200);
+    server.projected().await;
+    server.scored().await;
+    let key = server.key(PORTAL).await;
+    let store = EventStore::new(t.db.clone());
+    let grace_before = store
+        .read_stream(&format!("{PORTAL}/contact/105"), 0)
+        .await
+        .expect("stream");
+    let customers = |summary: Value| summary["customers"].as_i64().expect("a count");
+    let before = customers(
+        server
+            .get("/scores/summary", &key)
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    assert_eq!(server.get("/customers/101/score", &key).await.status(), 200);
+
+    // A privacy deletion alone, with no contact.deletion beside it.
     let erase = json!([event(
         PORTAL,
         99,
@@ -281,13 +324,59 @@ async fn a_privacy_deletion_erases_the_read_models_too(t: TestDb) {
     )]);
     assert_eq!(server.deliver(&erase.to_string()).await.status(), 200);
     server.projected().await;
-    let key = server.key(PORTAL).await;
+    server.scored().await;
     assert_eq!(server.get("/customers/101", &key).await.status(), 404);
+    assert_eq!(server.get("/customers/101/score", &key).await.status(), 404);
+    let listed: Value = server
+        .get("/customers?limit=100", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = listed["customers"]
+        .as_array()
+        .expect("customers")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(!ids.contains(&"101") && ids.contains(&"105"), "{listed}");
+    let after = customers(
+        server
+            .get("/scores/summary", &key)
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    assert_eq!(after, before - 1, "the summary counts one customer fewer");
     let rows = dump::read_models(&t.db).await.join("\n");
     assert!(
         !rows.contains("ada@example.com") && !rows.contains("|Ada|"),
         "{rows}"
     );
+    assert!(
+        rows.contains("grace@example.com"),
+        "the other customer's read models stay"
+    );
+    let grace_after = store
+        .read_stream(&format!("{PORTAL}/contact/105"), 0)
+        .await
+        .expect("stream");
+    let payloads = |events: &[healthscore_projections::RecordedEvent]| -> Vec<String> {
+        events.iter().map(|e| e.event.payload.clone()).collect()
+    };
+    assert_eq!(
+        payloads(&grace_after),
+        payloads(&grace_before),
+        "other streams are intact"
+    );
+    let grace_view: Value = server
+        .get("/customers/105", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(grace_view["properties"]["email"], "grace@example.com");
 }
 
 async fn a_rebuild_gives_exactly_the_live_read_models(t: TestDb) {

@@ -60,7 +60,12 @@ pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     // With the workers: how long until the read models and the scores hold every event.
     let current = match &workers {
-        Some(_) => Some(caught_up(&state).await?.duration_since(started).as_secs_f64()),
+        Some(_) => Some(
+            caught_up(&state)
+                .await?
+                .duration_since(started)
+                .as_secs_f64(),
+        ),
         None => None,
     };
     server.abort();

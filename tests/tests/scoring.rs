@@ -605,8 +605,161 @@ async fn current_scores_are_listed_filtered_and_paged(t: TestDb) {
     );
 }
 
+/// Every filter and sort of `GET /customers` against the full listing: each gives exactly
+/// the customers that match, in order, unscored ones last, and paging covers the list.
+async fn listing_filters_and_sorts_give_exactly_the_matching_customers(t: TestDb) {
+    let server = TestServer::start(t.db.clone()).await;
+    let key = server.key(PORTAL).await;
+    let now = chrono::Utc::now();
+    let stages = [
+        "subscriber",
+        "lead",
+        "opportunity",
+        "customer",
+        "evangelist",
+    ];
+    let mut events = Vec::new();
+    for n in 0..10u64 {
+        let id = 11 + n;
+        let at = (now - chrono::Duration::days(40)).to_rfc3339();
+        events.push(event(1_000 + n, "contact.creation", id, &at, json!({})));
+        events.push(set(
+            2_000 + n,
+            "contact.propertyChange",
+            id,
+            &at,
+            "email",
+            &format!("l{id}@example.com"),
+        ));
+        // The last two have nothing but an email: too little data for a score.
+        if n < 8 {
+            let stage = stages[n as usize % stages.len()];
+            events.push(set(
+                3_000 + n,
+                "contact.propertyChange",
+                id,
+                &at,
+                "lifecyclestage",
+                stage,
+            ));
+            let active = (now - chrono::Duration::days(n as i64 * 9)).to_rfc3339();
+            events.push(set(
+                4_000 + n,
+                "contact.propertyChange",
+                id,
+                &at,
+                "hs_last_sales_activity_date",
+                &active,
+            ));
+        }
+    }
+    assert_eq!(
+        server
+            .deliver(&Value::Array(events).to_string())
+            .await
+            .status(),
+        200
+    );
+    server.scored().await;
+    let list = |query: String| {
+        let (server, key) = (&server, &key);
+        async move {
+            let page: Value = server
+                .get(&format!("/customers?{query}"), key)
+                .await
+                .json()
+                .await
+                .expect("json");
+            page
+        }
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["customers"]
+            .as_array()
+            .expect("customers")
+            .iter()
+            .map(|c| c["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    let full = list("limit=100".into()).await;
+    let customers = full["customers"].as_array().expect("customers").clone();
+    assert_eq!(customers.len(), 10, "{full:#}");
+    let scores: Vec<Option<f64>> = customers.iter().map(|c| c["score"].as_f64()).collect();
+    let scored = scores.iter().take_while(|s| s.is_some()).count();
+    assert!(
+        scores[scored..].iter().all(Option::is_none),
+        "unscored last: {scores:?}"
+    );
+    assert!(
+        scored >= 6 && scored < 10,
+        "a spread of scored and unscored: {scores:?}"
+    );
+    let descending: Vec<f64> = scores.iter().flatten().copied().collect();
+    assert!(
+        descending.windows(2).all(|w| w[0] >= w[1]),
+        "highest first: {descending:?}"
+    );
+
+    let ascending = list("limit=100&sort=score".into()).await;
+    let up: Vec<Option<f64>> = ascending["customers"]
+        .as_array()
+        .expect("customers")
+        .iter()
+        .map(|c| c["score"].as_f64())
+        .collect();
+    assert!(
+        up[scored..].iter().all(Option::is_none),
+        "unscored last ascending too: {up:?}"
+    );
+    let up: Vec<f64> = up.into_iter().flatten().collect();
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "lowest first: {up:?}");
+
+    let matching = |keep: &dyn Fn(&Value) -> bool| -> Vec<String> {
+        customers
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| c["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    for band in ["healthy", "at_risk", "critical"] {
+        let page = list(format!("limit=100&band={band}")).await;
+        assert_eq!(ids(&page), matching(&|c| c["band"] == band), "band={band}");
+    }
+    for status in ["scored", "insufficient_data"] {
+        let page = list(format!("limit=100&status={status}")).await;
+        assert_eq!(
+            ids(&page),
+            matching(&|c| c["status"] == status),
+            "status={status}"
+        );
+    }
+    let (low, high) = (descending[descending.len() - 2], descending[1]);
+    let page = list(format!("limit=100&min_score={low}&max_score={high}")).await;
+    let within = matching(&|c| c["score"].as_f64().is_some_and(|s| s >= low && s <= high));
+    assert_eq!(ids(&page), within, "min_score={low}&max_score={high}");
+    assert!(!within.is_empty() && within.len() < scored);
+
+    // Paging by three covers the listing in order; the limit's bounds are refused by name.
+    let mut paged = Vec::new();
+    let mut query = "limit=3".to_string();
+    loop {
+        let page = list(query.clone()).await;
+        paged.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, ids(&full), "pages cover the listing in order");
+    for limit in ["0", "501", "-1"] {
+        let refused = server.get(&format!("/customers?limit={limit}"), &key).await;
+        assert_eq!(refused.status(), 400, "limit={limit}");
+    }
+}
+
 on_both_backends!(
     the_worked_example_scores_72_healthy,
+    listing_filters_and_sorts_give_exactly_the_matching_customers,
     a_past_as_of_sees_only_what_had_happened,
     configuration_versions_etags_and_validation,
     current_scores_are_listed_filtered_and_paged,

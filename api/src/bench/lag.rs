@@ -60,6 +60,7 @@ pub(super) async fn run(args: LagArgs) -> anyhow::Result<()> {
         objects: 100_000,
         no_workers: false,
         no_anchor: true,
+        target: Vec::new(),
     });
     let started = Instant::now();
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -140,6 +140,12 @@ pub struct WebhookArgs {
     /// Skip the raw-SQLite anchor.
     #[arg(long)]
     pub no_anchor: bool,
+    /// Send to this running `serve` (a base URL such as http://127.0.0.1:8080; repeat it for
+    /// several instances, which each sender's deliveries then alternate between) instead of an
+    /// in-process server. Start each with HUBSPOT_CLIENT_SECRET=bench-secret and
+    /// HEALTHSCORE_PUBLIC_URL=https://bench.example.com.
+    #[arg(long)]
+    pub target: Vec<String>,
 }
 
 /// Runs one benchmark.

@@ -18,6 +18,9 @@ pub(super) const SECRET: &str = "bench-secret";
 pub(super) const PUBLIC_URL: &str = "https://bench.example.com";
 
 pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
+    if !args.target.is_empty() {
+        return run_against_servers(args).await;
+    }
     let (db, _guard) = bench_database(args.database_url.clone()).await?;
     let backend = db.backend();
     let settings = WebhookSettings {
@@ -99,6 +102,7 @@ pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
             events / current
         );
     }
+    println!("{}", super::memory_line());
     if !args.no_anchor && backend == healthscore_projections::Backend::Sqlite {
         let anchor = super::anchor::run(&db, deliveries).await?;
         // The raw writer writes the read models and scores too: it is compared with the engine
@@ -116,8 +120,59 @@ pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
             );
         }
     }
-    println!("{}", super::memory_line());
     db.close().await;
+    Ok(())
+}
+
+/// The flood against `serve` processes already running, as users run them (each with its own
+/// workers): each sender alternates its deliveries between the targets.
+async fn run_against_servers(args: WebhookArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.senders)
+        .build()?;
+    let bodies: Vec<Vec<String>> = (0..args.senders)
+        .map(|sender| {
+            (0..args.deliveries)
+                .map(|delivery| delivery_body(sender, delivery, &args).to_string())
+                .collect()
+        })
+        .collect();
+    let targets = std::sync::Arc::new(args.target.clone());
+    let started = Instant::now();
+    let senders: Vec<_> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(sender, bodies)| {
+            let (client, targets) = (client.clone(), std::sync::Arc::clone(&targets));
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(bodies.len());
+                for (delivery, body) in bodies.into_iter().enumerate() {
+                    let target = &targets[(sender + delivery) % targets.len()];
+                    let sent = Instant::now();
+                    post_delivery(&client, target, body).await?;
+                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for sender in senders {
+        latencies.extend(sender.await??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let events = (args.senders * args.deliveries * args.events) as f64;
+    println!("servers          {}", args.target.join(", "));
+    println!(
+        "deliveries       {} senders x {} x {} events over {} contacts",
+        args.senders, args.deliveries, args.events, args.objects
+    );
+    println!("elapsed          {seconds:.2} s");
+    println!("events/s         {:.0} (answered 2xx)", events / seconds);
+    println!("latency p50      {:.1} ms", quantile(&latencies, 0.50));
+    println!("latency p99      {:.1} ms", quantile(&latencies, 0.99));
+    println!("latency max      {:.1} ms", quantile(&latencies, 1.0));
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use cqrs_es::{Aggregate, DomainEvent};
 use healthscore_domain::crm_object::{CrmObject, CrmObjectEvent};
@@ -22,7 +23,7 @@ use tokio::task::JoinHandle;
 
 use super::{Job, Message, RecordError, Recorded};
 use crate::error::StoreError;
-use crate::store::{AppendBatch, EventStore, NewEvent};
+use crate::store::{AppendBatch, EventStore, NewEvent, now_ms};
 
 /// Jobs committed together at most (bounds one append's size and its jobs' latency).
 const MAX_JOBS_PER_COMMIT: usize = 32;
@@ -31,6 +32,10 @@ const MAX_JOBS_PER_COMMIT: usize = 32;
 const MAX_ATTEMPTS: usize = 3;
 /// Aggregates kept in memory (each a few KB): a portal's hot working set.
 const CACHE_CAPACITY: usize = 200_000;
+/// How long after losing a race to another process this writer decides every group under the
+/// append lock: another instance writes the same streams, and optimistic appends would keep
+/// losing (each loss costs the append and a second decision).
+const CONTENDED_FOR_MS: i64 = 30_000;
 
 /// A loaded aggregate and the sequence of its last event, shared by the cache and the groups
 /// that read it (copied only when a job changes it).
@@ -40,6 +45,8 @@ type Loaded = Arc<(CrmObject, i64)>;
 pub(super) struct Writer {
     store: EventStore,
     cache: Arc<Cache<String, Loaded>>,
+    /// When this writer last lost a stream race (epoch ms; 0: never).
+    last_conflict_ms: Arc<AtomicI64>,
 }
 
 /// One job and its outcome so far.
@@ -61,11 +68,25 @@ struct Group {
     shares: Vec<Share>,
     batch: AppendBatch,
     after: Arc<After>,
+    /// Decided on a state that did not happen and not decided again: its commit must decide
+    /// it under the append lock (its batch and `after` are not to be trusted meanwhile).
+    undecided: bool,
 }
 
 impl Group {
+    /// Jobs left for their commit to decide under the append lock.
+    fn undecided(shares: Vec<Share>) -> Self {
+        Self {
+            shares,
+            batch: AppendBatch::default(),
+            after: Arc::default(),
+            undecided: true,
+        }
+    }
+
     /// Adds jobs decided on top of this group.
     fn absorb(&mut self, later: Group) {
+        self.undecided |= later.undecided;
         self.shares.extend(later.shares);
         self.batch.extend(later.batch);
         let after = Arc::make_mut(&mut self.after);
@@ -121,6 +142,7 @@ impl Writer {
         Self {
             store,
             cache: Arc::new(Cache::new(CACHE_CAPACITY)),
+            last_conflict_ms: Arc::default(),
         }
     }
 
@@ -194,8 +216,14 @@ impl Writer {
                         .collect();
                     let layers = layers(pending.as_ref(), in_flight.as_ref());
                     let writer = self.clone();
+                    // Contended, the commit decides under the append lock: deciding now
+                    // would only be done again.
+                    let contended = self.contended();
                     deciding = Some(Deciding {
                         task: tokio::spawn(async move {
+                            if contended {
+                                return Ok(Group::undecided(shares));
+                            }
                             writer.decide(shares, layers, Keys::Optimistic).await
                         }),
                         stale: false,
@@ -216,6 +244,10 @@ impl Writer {
     /// Decides `shares` again from the log (on top of `layers`), answering them with the
     /// error if the log cannot be read.
     async fn redecide(&self, shares: Vec<Share>, layers: &[Arc<After>]) -> Option<Group> {
+        if self.contended() {
+            // Its commit decides it under the append lock: reading the log now would be waste.
+            return Some(Group::undecided(shares));
+        }
         self.forget(&shares);
         match self.decide(shares, layers.to_vec(), Keys::FromLog).await {
             Ok(group) => Some(group),
@@ -234,14 +266,23 @@ impl Writer {
     /// starts while this one goes to disk; answers its jobs once it is durable.
     async fn commit(self, mut group: Group, told: oneshot::Sender<bool>) {
         metrics::histogram!("healthscore_recorder_group_jobs").record(group.shares.len() as f64);
+        let mut exclusive = group.undecided || self.contended();
+        let mut committed = if exclusive {
+            self.commit_exclusive(&mut group).await
+        } else {
+            self.store.commit(&group.batch).await
+        };
         let mut attempt = 1;
-        let mut committed = self.store.commit(&group.batch).await;
         while committed.as_ref().is_err_and(StoreError::is_retryable) && attempt < MAX_ATTEMPTS {
             attempt += 1;
             if let Err(error) = &committed {
                 tracing::debug!(%error, attempt, "a sequence or key was taken; deciding again under the append lock");
+                if matches!(error, StoreError::Conflict { .. }) {
+                    self.last_conflict_ms.store(now_ms(), Ordering::Relaxed);
+                }
             }
             metrics::counter!("healthscore_recorder_group_retries").increment(1);
+            exclusive = true;
             committed = self.commit_exclusive(&mut group).await;
         }
         if committed.is_ok() {
@@ -250,7 +291,7 @@ impl Writer {
             }
         }
         // The writer may be gone (shutting down); the jobs are still answered.
-        let _ = told.send(attempt == 1 && committed.is_ok());
+        let _ = told.send(!exclusive && committed.is_ok());
         let result = match committed {
             Ok(committed) => committed.durable().await,
             Err(error) => Err(error),
@@ -258,14 +299,15 @@ impl Writer {
         reply(group.shares, result);
     }
 
-    /// Decides `group`'s jobs again from the log while holding the append lock, and commits
-    /// them before letting it go: nothing can be appended between the reads and the inserts.
+    /// Decides `group`'s jobs again while holding the append lock, and commits them before
+    /// letting it go: nothing can be appended between the reads and the inserts. Cached
+    /// aggregates another process has written since are read again; the rest are trusted.
     async fn commit_exclusive(
         &self,
         group: &mut Group,
     ) -> Result<crate::store::Committed<'_>, StoreError> {
         let lock = self.store.lock_appends().await?;
-        self.forget(&group.shares);
+        self.forget_stale(&group.shares).await?;
         let shares = std::mem::take(&mut group.shares);
         match self.decide(shares, Vec::new(), Keys::FromLog).await {
             Ok(again) => *group = again,
@@ -275,6 +317,37 @@ impl Writer {
             }
         }
         lock.commit(&group.batch).await
+    }
+
+    /// True while another process has lately been appending to the streams this one writes.
+    fn contended(&self) -> bool {
+        now_ms() - self.last_conflict_ms.load(Ordering::Relaxed) < CONTENDED_FOR_MS
+    }
+
+    /// Drops the cached aggregates among `shares`' streams whose last sequence in the log is
+    /// not the cached one (another process appended to them).
+    async fn forget_stale(&self, shares: &[Share]) -> Result<(), StoreError> {
+        let cached: HashMap<String, i64> = shares
+            .iter()
+            .flat_map(|s| &s.job.messages)
+            .flat_map(|m| &m.commands)
+            .map(|c| c.object().stream_id())
+            .filter_map(|stream| {
+                let sequence = self.cache.get(&stream)?.1;
+                Some((stream, sequence))
+            })
+            .collect();
+        if cached.is_empty() {
+            return Ok(());
+        }
+        let streams: Vec<String> = cached.keys().cloned().collect();
+        let heads = self.store.stream_heads(&streams).await?;
+        for (stream, sequence) in cached {
+            if heads.get(&stream).copied().unwrap_or(0) != sequence {
+                self.cache.remove(&stream);
+            }
+        }
+        Ok(())
     }
 
     /// Decides every job on the aggregates as `layers` (decided groups not yet committed,
@@ -320,6 +393,7 @@ impl Writer {
                 aggregates: working,
                 keys,
             }),
+            undecided: false,
         })
     }
 

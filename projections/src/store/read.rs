@@ -265,6 +265,30 @@ impl EventStore {
         })
     }
 
+    /// The last sequence of each of `stream_ids` that has events (one round trip per 500).
+    pub async fn stream_heads(
+        &self,
+        stream_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let mut heads = std::collections::HashMap::with_capacity(stream_ids.len());
+        for chunk in stream_ids.chunks(500) {
+            on_reader!(self.db(), pool => {
+                let mut query = QueryBuilder::new(
+                    "SELECT stream_id, MAX(sequence) FROM events WHERE stream_id IN (",
+                );
+                let mut ids = query.separated(", ");
+                for id in chunk {
+                    ids.push_bind(id.as_str());
+                }
+                query.push(") GROUP BY stream_id");
+                for row in query.build().fetch_all(pool).await? {
+                    heads.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+                }
+            });
+        }
+        Ok(heads)
+    }
+
     /// Which of `keys` were recorded before (so a caller can drop repeats before appending).
     pub async fn seen_keys(&self, keys: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, StoreError> {
         if keys.is_empty() {

@@ -691,7 +691,7 @@ async fn listing_filters_and_sorts_give_exactly_the_matching_customers(t: TestDb
         "unscored last: {scores:?}"
     );
     assert!(
-        scored >= 6 && scored < 10,
+        (6..10).contains(&scored),
         "a spread of scored and unscored: {scores:?}"
     );
     let descending: Vec<f64> = scores.iter().flatten().copied().collect();

@@ -757,8 +757,68 @@ async fn listing_filters_and_sorts_give_exactly_the_matching_customers(t: TestDb
     }
 }
 
+/// Every way to ask for a history wrongly gets its own answer, naming the field where one is
+/// at fault; the largest history allowed is served.
+async fn history_errors_are_named_refusals(t: TestDb) {
+    let (server, key) = started(&t).await;
+    let history = |query: &str| format!("/customers/1/score/history?{query}");
+    for (query, status, field) in [
+        (
+            "from=2026-11-23T00:00:00Z&to=2026-11-01T00:00:00Z",
+            400,
+            Some("from"),
+        ),
+        ("from=yesterday", 400, None),
+        ("to=2026-02-30T00:00:00Z", 400, None),
+        ("step=0h", 400, None),
+        ("step=1y", 400, None),
+        ("step=-1d", 400, None),
+        ("steps=1d", 400, None),
+        ("config_version=999", 404, None),
+        (
+            "from=2025-11-22T00:00:00Z&to=2026-11-23T00:00:00Z&step=1d",
+            422,
+            None,
+        ),
+    ] {
+        let answer = server.get(&history(query), &key).await;
+        assert_eq!(answer.status(), status, "{query}");
+        let problem: Value = answer.json().await.expect("a problem document");
+        assert_eq!(problem["status"], status, "{query}: {problem}");
+        if let Some(field) = field {
+            assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+        }
+    }
+    let widest = server
+        .get(
+            &history("from=2025-11-23T00:00:00Z&to=2026-11-23T00:00:00Z&step=1d"),
+            &key,
+        )
+        .await;
+    assert_eq!(widest.status(), 200, "366 points are served");
+    let points: Value = widest.json().await.expect("json");
+    assert_eq!(points["points"].as_array().map(Vec::len), Some(366));
+    assert_eq!(
+        server
+            .get("/customers/999/score/history", &key)
+            .await
+            .status(),
+        404
+    );
+    let other_portal = server.key(PORTAL + 1).await;
+    assert_eq!(
+        server
+            .get("/customers/1/score/history", &other_portal)
+            .await
+            .status(),
+        404,
+        "another portal's key sees no such customer"
+    );
+}
+
 on_both_backends!(
     the_worked_example_scores_72_healthy,
+    history_errors_are_named_refusals,
     listing_filters_and_sorts_give_exactly_the_matching_customers,
     a_past_as_of_sees_only_what_had_happened,
     configuration_versions_etags_and_validation,

@@ -3,8 +3,11 @@
 //! and a `projections rebuild` plus another restart decides and sends nothing again. On SQLite
 //! and (with `TEST_DATABASE_URL`) PostgreSQL.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
+
+use std::process::Command;
+
+use common::{BINARY, PUBLIC_URL, SECRET, Server, TestDatabase, free_port, until};
 
 use healthscore_domain::hubspot::crm_webhook_headers;
 use healthscore_domain::ids::PortalId;
@@ -12,64 +15,15 @@ use healthscore_fixtures::alert_receiver::AlertReceiver;
 use healthscore_projections::{Db, api_keys, on_reader};
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_healthscore");
-const SECRET: &str = "kill-test-client-secret";
-const PUBLIC_URL: &str = "https://scores.example.com";
-const KEY: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
 const PORTAL: u64 = 7373;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A server on its own port; killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn serve(database_url: &str) -> Server {
-    let port = free_port();
-    let mut child = Command::new(BINARY)
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("HEALTHSCORE_BIND", format!("127.0.0.1:{port}"))
-        .env("HUBSPOT_CLIENT_SECRET", SECRET)
-        .env("HEALTHSCORE_PUBLIC_URL", PUBLIC_URL)
-        .env("HEALTHSCORE_SECRET_KEY", KEY)
-        .env("HEALTHSCORE_ALERT_RETRY_BASE", "100ms")
-        .env("HEALTHSCORE_KEY_RATE_LIMIT", "0")
-        .env_remove("HUBSPOT_ACCESS_TOKEN")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(if std::env::var("KILL_TEST_LOG").is_ok() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .expect("spawn serve");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(child.try_wait().expect("wait").is_none(), "serve exited");
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "serve never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Server { child, base }
+    Server::start_with(
+        database_url,
+        free_port(),
+        &[("HEALTHSCORE_ALERT_RETRY_BASE", "100ms")],
+    )
+    .await
 }
 
 async fn count(db: &Db, event_type: &str) -> i64 {
@@ -81,18 +35,6 @@ async fn count(db: &Db, event_type: &str) -> i64 {
             .expect("count");
         n
     })
-}
-
-async fn until<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 fn change(id: u64, occurred: i64, name: &str, value: &str) -> Value {
@@ -287,27 +229,9 @@ async fn sqlite_an_alert_survives_a_kill_between_decision_and_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_alert_survives_a_kill_between_decision_and_delivery() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but TEST_DATABASE_URL is unset"
-        );
+    let Some(database) = TestDatabase::create("hs_kill").await else {
         return;
     };
-    let admin = Db::connect(&admin_url).await.expect("admin");
-    let Db::Postgres(pool) = &admin else {
-        panic!("TEST_DATABASE_URL must be postgres://");
-    };
-    let name = format!("hs_kill_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(pool)
-        .await
-        .expect("create database");
-    let base = admin_url.split('?').next().unwrap_or(&admin_url);
-    let root = &base[..base.rfind('/').expect("a database path")];
-    an_alert_survives_a_kill_between_decision_and_delivery(format!("{root}/{name}")).await;
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(pool)
-        .await;
-    admin.close().await;
+    an_alert_survives_a_kill_between_decision_and_delivery(database.url.clone()).await;
+    database.drop_it().await;
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use healthscore_fixtures::fake_hubspot::{FakeConfig, FakeHubSpot, Faults, RunningFake};
 use healthscore_projections::{Db, on_reader};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_healthscore");
+mod common;
+
+use common::{BINARY, TestDatabase};
 
 fn sync_command(fake: &RunningFake, database_url: &str) -> Command {
     let mut command = Command::new(BINARY);
@@ -118,35 +120,14 @@ async fn sqlite_a_killed_sync_completes_on_rerun() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_killed_sync_completes_on_rerun() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but TEST_DATABASE_URL is unset"
-        );
+    let (Some(killed), Some(clean)) = (
+        TestDatabase::create("hs_kill").await,
+        TestDatabase::create("hs_kill").await,
+    ) else {
         return;
     };
-    let admin = Db::connect(&admin_url).await.expect("admin");
-    let Db::Postgres(pool) = &admin else {
-        panic!("TEST_DATABASE_URL must be postgres://");
-    };
-    let mut urls = Vec::new();
-    for _ in 0..2 {
-        let name = format!("hs_kill_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(pool)
-            .await
-            .expect("create database");
-        let base = admin_url.split('?').next().unwrap_or(&admin_url);
-        let root = &base[..base.rfind('/').expect("a database path")];
-        urls.push(format!("{root}/{name}"));
-    }
-    a_killed_sync_completes_on_rerun(urls[0].clone(), urls[1].clone()).await;
+    a_killed_sync_completes_on_rerun(killed.url.clone(), clean.url.clone()).await;
     // Dropped like every other test database, so runs leave none behind.
-    for url in &urls {
-        let name = url.rsplit('/').next().unwrap_or_default();
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(pool)
-            .await;
-    }
-    admin.close().await;
+    killed.drop_it().await;
+    clean.drop_it().await;
 }

@@ -39,15 +39,7 @@ pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.senders)
         .build()?;
-    // The bodies are built before the clock starts: HubSpot builds them on its machines, so
-    // their cost is not the server's. Each is still signed when it is sent (v3 has a timestamp).
-    let bodies: Vec<Vec<String>> = (0..args.senders)
-        .map(|sender| {
-            (0..args.deliveries)
-                .map(|delivery| delivery_body(sender, delivery, &args).to_string())
-                .collect()
-        })
-        .collect();
+    let bodies = all_bodies(&args);
     let started = Instant::now();
     let senders: Vec<_> = bodies
         .into_iter()
@@ -124,19 +116,26 @@ pub(super) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every sender's delivery bodies, built before the clock starts: HubSpot builds them on its
+/// machines, so their cost is not the server's. Each is still signed when it is sent (v3 has a
+/// timestamp).
+fn all_bodies(args: &WebhookArgs) -> Vec<Vec<String>> {
+    (0..args.senders)
+        .map(|sender| {
+            (0..args.deliveries)
+                .map(|delivery| delivery_body(sender, delivery, args).to_string())
+                .collect()
+        })
+        .collect()
+}
+
 /// The flood against `serve` processes already running, as users run them (each with its own
 /// workers): each sender alternates its deliveries between the targets.
 async fn run_against_servers(args: WebhookArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.senders)
         .build()?;
-    let bodies: Vec<Vec<String>> = (0..args.senders)
-        .map(|sender| {
-            (0..args.deliveries)
-                .map(|delivery| delivery_body(sender, delivery, &args).to_string())
-                .collect()
-        })
-        .collect();
+    let bodies = all_bodies(&args);
     let targets = std::sync::Arc::new(args.target.clone());
     let started = Instant::now();
     let senders: Vec<_> = bodies

@@ -31,8 +31,14 @@ pub struct Server {
 impl Server {
     /// Starts `serve` on `port` against `database_url` and waits until it answers `/healthz`.
     pub async fn start(database_url: &str, port: u16) -> Self {
+        Self::start_with(database_url, port, &[]).await
+    }
+
+    /// [`Server::start`] with more environment variables.
+    pub async fn start_with(database_url: &str, port: u16, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BINARY)
             .arg("serve")
+            .envs(env.iter().copied())
             .env("DATABASE_URL", database_url)
             .env("HEALTHSCORE_BIND", format!("127.0.0.1:{port}"))
             .env("HUBSPOT_CLIENT_SECRET", SECRET)

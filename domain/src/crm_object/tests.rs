@@ -234,12 +234,22 @@ fn a_tie_goes_to_the_fact_applied_later() {
 /// Facts with distinct stamps per slot (property, existence, association, sentiment), so the resolved state
 /// is defined whatever the order; the same fact may repeat (a duplicate delivery).
 fn facts() -> impl Strategy<Value = Vec<CrmObjectEvent>> {
-    let fact = (0u8..8, 0u8..3, 0u64..3).prop_map(|(kind, pick, other)| (kind, pick, other));
-    proptest::collection::vec(fact, 1..40).prop_map(|raw| {
+    facts_at(|i, _| i as i64 * 10 + 100) // distinct per fact
+}
+
+/// Facts whose times often tie: drawn from four instants.
+fn facts_with_ties() -> impl Strategy<Value = Vec<CrmObjectEvent>> {
+    facts_at(|_, tick| i64::from(tick) * 10 + 100)
+}
+
+/// Facts for one contact; `time` gives a fact's occurredAt from its index and a drawn tick.
+fn facts_at(time: fn(usize, u8) -> i64) -> impl Strategy<Value = Vec<CrmObjectEvent>> {
+    let fact = (0u8..8, 0u8..3, 0u64..3, 0u8..4);
+    proptest::collection::vec(fact, 1..40).prop_map(move |raw| {
         raw.into_iter()
             .enumerate()
-            .map(|(i, (kind, pick, other))| {
-                let at = i as i64 * 10 + 100; // distinct per fact
+            .map(|(i, (kind, pick, other, tick))| {
+                let at = time(i, tick);
                 let object = contact(1);
                 match kind {
                     0 => changed(
@@ -286,6 +296,17 @@ fn facts() -> impl Strategy<Value = Vec<CrmObjectEvent>> {
     })
 }
 
+#[test]
+fn a_tie_goes_to_the_fact_that_arrived_later() {
+    for (first, second) in [("lead", "customer"), ("customer", "lead")] {
+        let mut state = ObjectState::default();
+        state.apply(&changed(contact(1), "lifecyclestage", first, 500));
+        state.apply(&changed(contact(1), "lifecyclestage", second, 500));
+        state.apply(&changed(contact(1), "lifecyclestage", "subscriber", 499));
+        assert_eq!(state.property("lifecyclestage"), second);
+    }
+}
+
 proptest! {
     #[test]
     fn any_arrival_order_with_duplicates_resolves_to_the_same_state(
@@ -306,5 +327,24 @@ proptest! {
         let mut arrived = ObjectState::default();
         shuffled.iter().for_each(|fact| arrived.apply(fact));
         prop_assert_eq!(in_order, arrived);
+    }
+
+    /// Facts at often tied times, in any arrival order (proptest's own permutations), some
+    /// arriving twice: the newest fact wins and a tie goes to the one that arrived later, so
+    /// the state is that of the same arrivals stably sorted by time.
+    #[test]
+    fn tied_times_go_to_the_later_arrival_whatever_the_order(
+        arrived in facts_with_ties().prop_shuffle(),
+        dupes in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let mut arrivals = arrived.clone();
+        arrivals.extend(dupes.iter().map(|index| index.get(&arrived).clone()));
+        let mut as_arrived = ObjectState::default();
+        arrivals.iter().for_each(|fact| as_arrived.apply(fact));
+        let mut by_time = arrivals.clone();
+        by_time.sort_by_key(CrmObjectEvent::occurred_at);
+        let mut in_time_order = ObjectState::default();
+        by_time.iter().for_each(|fact| in_time_order.apply(fact));
+        prop_assert_eq!(as_arrived, in_time_order);
     }
 }

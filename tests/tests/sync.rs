@@ -424,7 +424,63 @@ async fn post_sync_starts_a_run_that_can_be_followed(t: TestDb) {
     );
 }
 
+/// A sync lease keeps every other holder out until its holder gives it up or lets it expire,
+/// and its holder may renew it.
+async fn a_sync_lease_keeps_others_out_until_released_or_expired(t: TestDb) {
+    use healthscore_domain::ids::PortalId;
+    use healthscore_projections::sync_lease::{Holder, acquire, current, release};
+    let (a, b) = (Holder::this_process(), Holder::this_process());
+    let portal = PortalId(77);
+    let take = |holder: &Holder, run: &'static str, ttl_ms: i64| {
+        let (db, holder) = (t.db.clone(), holder.clone());
+        async move {
+            acquire(&db, portal, &holder, run, ttl_ms)
+                .await
+                .expect("lease query")
+        }
+    };
+    assert!(
+        take(&a, "run-a", 60_000).await.is_ok(),
+        "a free lease is taken"
+    );
+    let blocked = take(&b, "run-b", 60_000).await.expect_err("held by a");
+    assert_eq!(
+        blocked.run_id, "run-a",
+        "the refusal names the run that holds it"
+    );
+    assert!(
+        take(&a, "run-a", 60_000).await.is_ok(),
+        "its holder renews it"
+    );
+    release(&t.db, portal, &b).await.expect("release");
+    assert!(
+        take(&b, "run-b", 60_000).await.is_err(),
+        "only its holder gives it up"
+    );
+    release(&t.db, portal, &a).await.expect("release");
+    assert!(
+        take(&b, "run-b", 60_000).await.is_ok(),
+        "given up, it is free"
+    );
+    // b's lease runs out (renewed to a time already past): a takes it over.
+    assert!(take(&b, "run-b", -1).await.is_ok());
+    assert!(
+        take(&a, "run-a2", 60_000).await.is_ok(),
+        "an expired lease is taken over"
+    );
+    let lease = current(&t.db, portal)
+        .await
+        .expect("lease")
+        .expect("a lease");
+    assert_eq!(lease.run_id, "run-a2");
+    assert!(
+        take(&b, "run-b", 60_000).await.is_err(),
+        "and kept from its old holder"
+    );
+}
+
 on_both_backends!(
+    a_sync_lease_keeps_others_out_until_released_or_expired,
     a_full_sync_mirrors_the_portal_and_a_second_records_nothing,
     an_incremental_sync_picks_up_what_changed,
     a_sync_rides_out_502s_and_429_bursts,

@@ -479,8 +479,68 @@ async fn a_sync_lease_keeps_others_out_until_released_or_expired(t: TestDb) {
     );
 }
 
+/// HubSpot's daily limit reached mid-run: the run fails at once with `DAILY` (no retrying into
+/// a wall), is recorded failed and resumable, and once the limit resets the next sync continues
+/// the same run to a complete mirror, nothing recorded twice.
+async fn a_daily_limit_fails_the_run_and_it_resumes_after_the_reset(t: TestDb) {
+    use healthscore_api::hubspot::HubSpotError;
+    let fake = fake(400, Faults::default()).await;
+    fake.set_faults(Faults {
+        latency: std::time::Duration::from_millis(40),
+        ..Faults::default()
+    });
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    let begun = syncer.begin(SyncMode::Full, None).await.expect("begin");
+    let run_id = begun.run_id.clone();
+    let task = tokio::spawn({
+        let begun = begun.clone();
+        async move { begun.run().await }
+    });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while syncer.progress().report().pages < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline && !task.is_finished(),
+            "the run never reached its second page"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    fake.set_faults(Faults {
+        daily_exhausted: true,
+        ..Faults::default()
+    });
+    let failed = tokio::time::timeout(std::time::Duration::from_secs(60), task)
+        .await
+        .expect("a DAILY 429 ends the run at once")
+        .expect("join");
+    assert!(
+        matches!(
+            failed,
+            Err(SyncError::HubSpot(HubSpotError::DailyLimitReached))
+        ),
+        "{failed:?}"
+    );
+    drop(begun);
+
+    fake.set_faults(Faults::default()); // the daily reset
+    let resumed = syncer
+        .sync(SyncMode::Full)
+        .await
+        .expect("the sync after the reset");
+    assert!(
+        resumed.resumed && resumed.run_id == run_id,
+        "the failed run continues"
+    );
+    server.projected().await;
+    assert_mirrors(&t.db, &fake.portal()).await;
+    let (streams, repeated) = creations(&t.db).await;
+    assert_eq!(streams, 400 + 100 + 200);
+    assert_eq!(repeated, 0, "nothing recorded twice");
+}
+
 on_both_backends!(
     a_sync_lease_keeps_others_out_until_released_or_expired,
+    a_daily_limit_fails_the_run_and_it_resumes_after_the_reset,
     a_full_sync_mirrors_the_portal_and_a_second_records_nothing,
     an_incremental_sync_picks_up_what_changed,
     a_sync_rides_out_502s_and_429_bursts,

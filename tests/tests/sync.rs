@@ -538,8 +538,78 @@ async fn a_daily_limit_fails_the_run_and_it_resumes_after_the_reset(t: TestDb) {
     assert_eq!(repeated, 0, "nothing recorded twice");
 }
 
+/// An association removed in HubSpot is recorded as removed by the next full sync, on both
+/// ends, and the read models drop it; the other links stay.
+async fn a_full_sync_records_a_removed_association(t: TestDb) {
+    let fake = fake(120, Faults::default()).await;
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let syncer = server.state.syncer.clone().expect("syncer");
+    syncer.sync(SyncMode::Full).await.expect("full sync");
+    let portal = fake.portal();
+    let (contact, company) = portal
+        .objects(ObjectType::Contact)
+        .iter()
+        .filter(|(_, o)| !o.is_archived())
+        .find_map(|(id, o)| {
+            let company = o.associations.get(&ObjectType::Company)?.iter().next()?;
+            Some((id.to_string(), company.to_string()))
+        })
+        .expect("a contact with a company");
+    let present = |from_type: &'static str, from: String, to_type: &'static str, to: String| {
+        let db = t.db.clone();
+        async move {
+            rows(
+                &db,
+                &format!("SELECT CAST(CAST(present AS INTEGER) AS TEXT) FROM associations WHERE from_type = '{from_type}' AND from_id = {from} AND to_type = '{to_type}' AND to_id = {to}"),
+            )
+            .await
+        }
+    };
+    server.projected().await;
+    assert_eq!(
+        present("contact", contact.clone(), "company", company.clone()).await,
+        vec![vec!["1".to_string()]]
+    );
+
+    let head = server.state.store.head().await.expect("head");
+    fake.dissociate(
+        (ObjectType::Contact, &contact),
+        (ObjectType::Company, &company),
+    )
+    .expect("dissociate");
+    syncer.sync(SyncMode::Full).await.expect("second full sync");
+    server.projected().await;
+    for (from_type, from, to_type, to) in [
+        ("contact", contact.clone(), "company", company.clone()),
+        ("company", company.clone(), "contact", contact.clone()),
+    ] {
+        let link = present(from_type, from, to_type, to).await;
+        assert!(
+            link.is_empty() || link == vec![vec!["0".to_string()]],
+            "{from_type} end: {link:?}"
+        );
+    }
+    let removals = rows(
+        &t.db,
+        &format!("SELECT stream_id FROM events WHERE position > {head} AND event_type = 'AssociationChanged' AND payload LIKE '%\"removed\":true%'"),
+    )
+    .await;
+    let streams: BTreeSet<String> = removals.into_iter().map(|r| r[0].clone()).collect();
+    let expected: BTreeSet<String> = [
+        format!("{}/contact/{contact}", portal.portal_id),
+        format!("{}/company/{company}", portal.portal_id),
+    ]
+    .into();
+    assert_eq!(
+        streams, expected,
+        "the second sync removed this link on each end, nothing else"
+    );
+    assert_mirrors(&t.db, &fake.portal()).await;
+}
+
 on_both_backends!(
     a_sync_lease_keeps_others_out_until_released_or_expired,
+    a_full_sync_records_a_removed_association,
     a_daily_limit_fails_the_run_and_it_resumes_after_the_reset,
     a_full_sync_mirrors_the_portal_and_a_second_records_nothing,
     an_incremental_sync_picks_up_what_changed,

@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{BINARY, PUBLIC_URL, SECRET, Server, TestDatabase, free_port, until};
+use common::{PUBLIC_URL, SECRET, Server, TestDatabase, free_port, rebuild, until};
 
 use healthscore_domain::hubspot::crm_webhook_headers;
 use healthscore_domain::ids::PortalId;
@@ -177,17 +175,7 @@ async fn an_alert_survives_a_kill_between_decision_and_delivery(url: String) {
     drop(second);
 
     // A rebuild empties the alerts table; the next server folds it again and decides nothing.
-    let rebuilt = Command::new(BINARY)
-        .args(["projections", "rebuild"])
-        .env("DATABASE_URL", &url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("rebuild");
-    assert!(
-        rebuilt.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rebuilt.stderr)
-    );
+    rebuild(&url);
     let third = serve(&url).await;
     let head = "SELECT MAX(position) FROM events";
     until("the alerter caught up again", || async {

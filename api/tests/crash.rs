@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Server, TestDatabase, deliver, free_port, until};
+use common::{Server, TestDatabase, deliver, free_port, rebuild, until};
 use healthscore_domain::ids::PortalId;
 use healthscore_projections::{Db, api_keys, on_reader};
 use serde_json::{Value, json};
@@ -315,20 +315,6 @@ async fn scores_against_the_log(db: &Db, server: &Server, key: &str) -> (usize, 
             .count();
     }
     (rows.len(), differ)
-}
-
-fn rebuild(url: &str) {
-    let output = std::process::Command::new(common::BINARY)
-        .args(["projections", "rebuild"])
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("rebuild");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 async fn change_weights(server: &Server, key: &str) {

@@ -126,6 +126,21 @@ impl Drop for Server {
     }
 }
 
+/// Runs `healthscore projections rebuild` on `database_url`, asserting it succeeds.
+pub fn rebuild(database_url: &str) {
+    let output = Command::new(BINARY)
+        .args(["projections", "rebuild"])
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("rebuild");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// POSTs `body` to `base`'s webhook endpoint, signed as HubSpot signs CRM webhooks; the status,
 /// or None when the server did not answer.
 pub async fn deliver(client: &reqwest::Client, base: &str, body: &str) -> Option<u16> {

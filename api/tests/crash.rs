@@ -11,7 +11,12 @@
 //!   the same scores, and no band change is recorded twice;
 //! - its PostgreSQL database cut off and let back in: meanwhile webhooks and reads answer 503
 //!   (HubSpot retries) and `/readyz` says so; afterwards the same server takes the retried
-//!   delivery, once, with no restart.
+//!   delivery, once, with no restart;
+//! - its SQLite disk filled (a file-size limit, so writes fail as on a full disk): webhooks
+//!   answer 503 and `/readyz` says so while reads go on; once there is room the same server
+//!   takes the retried delivery, and every delivery answered 200 is in the log once. (Before
+//!   the fix in `db::no_transaction_left_open`, deliveries answered 200 after the first failed
+//!   commit were never written.)
 
 mod common;
 
@@ -580,4 +585,91 @@ async fn postgres_an_unreachable_database_is_a_503_and_the_server_recovers_alone
     assert!(recorded.values().all(|&n| n == 1), "each once");
     db.close().await;
     database.drop_it().await;
+}
+
+/// The largest file the disk-full server may write (RLIMIT_FSIZE): its WAL reaches this within
+/// a few hundred deliveries, as it would reach the end of a full disk.
+const FULL_AT_BYTES: u64 = 8 << 20;
+
+/// Raises the file-size limit of the running `server` to unlimited: the disk has room again.
+fn free_disk(server: &Server) {
+    let raised = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &server.child.id().to_string(),
+            "--fsize=unlimited:",
+        ])
+        .status()
+        .expect("prlimit");
+    assert!(raised.success(), "prlimit raised the limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_full_disk_is_a_503_and_the_server_recovers_alone() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("full.db").display());
+    let db = Db::connect_and_migrate(&url).await.expect("db");
+    let key = api_keys::create(&db, PortalId(PORTAL), "disk full")
+        .await
+        .expect("key")
+        .key;
+    // Closed meanwhile: a checkpoint from this process would grow the file past the limit.
+    db.close().await;
+    // Writes past the limit fail with EFBIG (SIGXFSZ ignored) as they would with ENOSPC.
+    let launcher = format!("trap '' XFSZ; exec prlimit --fsize={FULL_AT_BYTES}: \"$@\"");
+    let server = Server::start_under(&["sh", "-c", &launcher, "sh"], &url, free_port(), &[]).await;
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    let get = |path: &str| {
+        client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(&key)
+            .send()
+    };
+
+    // Deliveries until the disk is full: a write refused while readiness still finds room
+    // means a checkpoint had just made room in the WAL, and the delivery is sent again.
+    let mut number = 0;
+    let refused = loop {
+        assert!(number < DELIVERIES_PER_SENDER * 20, "the disk never filled");
+        let body = delivery(0, number, now);
+        match deliver(&client, &server.base, &body).await {
+            Some(200) => number += 1,
+            Some(503) if get("/readyz").await.expect("readyz").status() == 503 => break body,
+            Some(503) => {}
+            other => panic!("a delivery to a filling disk was answered {other:?}"),
+        }
+    };
+    let again = deliver(&client, &server.base, &refused).await;
+    assert_eq!(again, Some(503), "a webhook on a full disk");
+    let listing = get("/customers").await.expect("customers");
+    assert_eq!(listing.status(), 200, "reads go on while writes cannot");
+
+    free_disk(&server);
+    until("the webhook is taken again", || async {
+        deliver(&client, &server.base, &refused).await == Some(200)
+    })
+    .await;
+    until("ready again", || async {
+        get("/readyz").await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let after = delivery(0, number + 1, now);
+    assert_eq!(deliver(&client, &server.base, &after).await, Some(200));
+    server.caught_up().await;
+    server.stop().await;
+
+    let db = Db::connect(&url).await.expect("db");
+    let recorded = recorded_event_ids(&db).await;
+    let expected = (number + 2) * EVENTS_PER_DELIVERY;
+    assert_eq!(recorded.len(), expected, "every answered delivery's events");
+    assert!(recorded.values().all(|&n| n == 1), "each once");
+    let before = read_models(&db).await;
+    rebuild(&url);
+    assert_eq!(
+        read_models(&db).await,
+        before,
+        "the read models equal a rebuild"
+    );
+    db.close().await;
 }

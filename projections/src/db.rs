@@ -110,11 +110,13 @@ impl Db {
             (!in_memory).then(|| options.get_filename().to_path_buf()),
         ));
         // A local file's connection cannot go stale: no ping (a round trip to the connection's
-        // thread) before each use. The writer is never retired: while this process has the
-        // database open its WAL stays the file `WalSync` flushes.
+        // thread) before each use. The writer is retired only when its transaction state is
+        // lost (see `no_transaction_left_open`); other connections stay open meanwhile, so its
+        // WAL stays the file `WalSync` flushes.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .before_acquire(|conn, _| Box::pin(no_transaction_left_open(conn)))
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options.clone())
@@ -139,6 +141,7 @@ impl Db {
             .max_connections(16)
             // Below HubSpot's 5 s wait: an unreachable database is a 503 it retries, not a timeout.
             .acquire_timeout(Duration::from_secs(3))
+            .before_acquire(|conn, _| Box::pin(no_transaction_left_open(conn)))
             .connect_with(options)
             .await?;
         Ok(Self::Postgres(pool))
@@ -200,16 +203,19 @@ impl Db {
         }
     }
 
-    /// Commits one real write (the `write_probe` row) and makes it durable, as an append
-    /// would: fails when the database cannot be written. Waits for the writer's turn on SQLite.
+    /// Commits one real write (the `write_probe` row with [`PROBE_ROOM_BYTES`] in it) and makes
+    /// it durable, as an append would: fails when the database cannot be written or has no
+    /// room for a delivery's worth of rows. Waits for the writer's turn on SQLite.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
-        const PROBE: &str = "INSERT INTO write_probe (id, probed_at) VALUES (1, $1) \
-                             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at";
+        const PROBE: &str = "INSERT INTO write_probe (id, probed_at, room) VALUES (1, $1, $2) \
+                             ON CONFLICT (id) DO UPDATE \
+                             SET probed_at = excluded.probed_at, room = excluded.room";
         let now = chrono::Utc::now().timestamp_millis();
+        let room = vec![0_u8; PROBE_ROOM_BYTES];
         on_writer!(self, pool => {
             // A transaction sqlx tracks: rolled back if this future is dropped midway.
             let mut tx = pool.begin().await?;
-            sqlx::query(PROBE).bind(now).execute(&mut *tx).await?;
+            sqlx::query(PROBE).bind(now).bind(&room).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         self.sync_commits().await
@@ -253,6 +259,24 @@ impl Db {
         }
     }
 }
+
+/// Keeps a pooled connection only if sqlx counts no transaction open on it. An idle connection
+/// with one is out of step with its database: after a COMMIT that failed (say, a full disk) and
+/// that SQLite rolled back by itself, sqlx's ROLLBACK fails and its count stays at one, so the
+/// next `begin` would open a SAVEPOINT, and a later rollback to it would leave a transaction
+/// open for good, every commit after it answered but never written. Such a connection is
+/// closed (SQLite rolls back whatever it holds) and the pool opens a fresh one.
+async fn no_transaction_left_open<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Error> {
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("a pooled connection kept a transaction open; replacing it");
+    }
+    Ok(clean)
+}
+
+/// What a readiness probe writes beyond its row: about ten 100-event deliveries' rows, so a
+/// database with room for the probe has room for the appends behind it.
+const PROBE_ROOM_BYTES: usize = 1 << 20;
 
 /// How often the background checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);

@@ -36,7 +36,26 @@ impl Server {
 
     /// [`Server::start`] with more environment variables.
     pub async fn start_with(database_url: &str, port: u16, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(BINARY)
+        Self::start_under(&[], database_url, port, env).await
+    }
+
+    /// [`Server::start_with`] run by `launcher` (a program and its leading arguments, to which
+    /// the binary and `serve` are appended), e.g. a shell that sets resource limits first.
+    pub async fn start_under(
+        launcher: &[&str],
+        database_url: &str,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut command = match launcher.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(BINARY);
+                command
+            }
+            None => Command::new(BINARY),
+        };
+        let mut child = command
             .arg("serve")
             .envs(env.iter().copied())
             .env("DATABASE_URL", database_url)

@@ -19,13 +19,7 @@ use crate::store::{EVENTS_CHANNEL, EventStore, now_ms};
 /// The read-model projector's name (its checkpoint row).
 pub const READ_MODELS: &str = "read_models";
 /// Tables the read-model projector owns (emptied by a rebuild).
-const TABLES: [&str; 5] = [
-    "crm_objects",
-    "object_properties",
-    "property_history",
-    "associations",
-    "object_activity",
-];
+const TABLES: [&str; 3] = ["crm_objects", "object_properties", "associations"];
 /// Events per transaction.
 const BATCH: i64 = 5_000;
 /// How often a follower looks at the log when no wake-up arrives.

@@ -15,16 +15,8 @@ pub async fn read_models(db: &Db) -> Vec<String> {
             "portal_id, object_type, object_id, name, value, occurred_at, position",
         ),
         (
-            "property_history",
-            "position, name, portal_id, object_type, object_id, value, occurred_at",
-        ),
-        (
             "associations",
             "portal_id, from_type, from_id, to_type, to_id, CAST(present AS INTEGER), occurred_at",
-        ),
-        (
-            "object_activity",
-            "portal_id, object_type, object_id, occurred_at",
         ),
     ];
     let mut lines = Vec::new();

@@ -385,7 +385,11 @@ async fn a_rebuild_gives_exactly_the_live_read_models(t: TestDb) {
     // Nothing else may append (the score refresher records band changes) while we compare.
     server.stop_workers().await;
     let live = dump::read_models(&t.db).await;
-    assert!(live.len() > 20);
+    assert!(
+        live.len() >= 16,
+        "the story fills the read models: {} rows",
+        live.len()
+    );
     let replayed = Projector::new(EventStore::new(t.db.clone()))
         .rebuild(|_| {})
         .await
@@ -402,8 +406,7 @@ async fn two_projector_instances_apply_each_event_once(t: TestDb) {
     server.stop_workers().await;
     send_story(&server).await;
     let store = EventStore::new(t.db.clone());
-    // Two instances race over the same log; property_history's key (position, name) would
-    // reject any event applied twice, failing a step.
+    // Two instances race over the same log: an event applied by both would count twice.
     let (a, b) = (Projector::new(store.clone()), Projector::new(store.clone()));
     let (ra, rb) = tokio::join!(a.catch_up(|_| {}), b.catch_up(|_| {}));
     let applied = ra.expect("instance a") + rb.expect("instance b");

@@ -30,6 +30,18 @@ async fn fake(contacts: usize, faults: Faults) -> RunningFake {
     .expect("fake HubSpot starts")
 }
 
+/// A 400-contact portal behind a fake that answers each request in 40 ms, and a server that
+/// syncs it: a full run slow enough to interrupt or fail midway.
+async fn slow_portal(t: &TestDb) -> (RunningFake, TestServer) {
+    let fake = fake(400, Faults::default()).await;
+    fake.set_faults(Faults {
+        latency: std::time::Duration::from_millis(40),
+        ..Faults::default()
+    });
+    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    (fake, server)
+}
+
 fn client_for(fake: &RunningFake) -> HubSpotClient {
     let config = ClientConfig {
         base_url: fake.base_url().to_string(),
@@ -243,12 +255,7 @@ async fn a_sync_rides_out_502s_and_429_bursts(t: TestDb) {
 }
 
 async fn an_interrupted_run_resumes_without_doubling_anything(t: TestDb) {
-    let fake = fake(400, Faults::default()).await;
-    fake.set_faults(Faults {
-        latency: std::time::Duration::from_millis(40),
-        ..Faults::default()
-    });
-    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let (fake, server) = slow_portal(&t).await;
     let syncer = server.state.syncer.clone().expect("syncer");
     let begun = syncer.begin(SyncMode::Full, None).await.expect("begin");
     let task = tokio::spawn({
@@ -484,12 +491,7 @@ async fn a_sync_lease_keeps_others_out_until_released_or_expired(t: TestDb) {
 /// the same run to a complete mirror, nothing recorded twice.
 async fn a_daily_limit_fails_the_run_and_it_resumes_after_the_reset(t: TestDb) {
     use healthscore_api::hubspot::HubSpotError;
-    let fake = fake(400, Faults::default()).await;
-    fake.set_faults(Faults {
-        latency: std::time::Duration::from_millis(40),
-        ..Faults::default()
-    });
-    let server = TestServer::start_syncing(t.db.clone(), client_for(&fake)).await;
+    let (fake, server) = slow_portal(&t).await;
     let syncer = server.state.syncer.clone().expect("syncer");
     let begun = syncer.begin(SyncMode::Full, None).await.expect("begin");
     let run_id = begun.run_id.clone();

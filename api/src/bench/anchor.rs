@@ -14,14 +14,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Column, ConnectOptions, Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 /// The tables the engine writes for webhook events.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 6] = [
     "events",
     "inbox",
     "crm_objects",
     "object_properties",
-    "property_history",
     "associations",
-    "object_activity",
     "customer_scores",
 ];
 

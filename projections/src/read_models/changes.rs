@@ -2,7 +2,7 @@
 //! each row is written once per chunk. Within a chunk the winner is the latest `occurred_at`,
 //! a tie going to the later position: the same rule the SQL upserts apply across chunks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use healthscore_domain::crm_object::CrmObjectEvent;
 use healthscore_domain::ids::ObjectRef;
@@ -52,17 +52,6 @@ pub struct ObjectChange {
     pub erased: bool,
 }
 
-/// One property change as history keeps it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryRow {
-    /// The object.
-    pub object: ObjectRef,
-    /// Property name.
-    pub name: String,
-    /// The value set (stamp included).
-    pub stamp: Stamp<String>,
-}
-
 /// Everything a chunk of events changes in the read models.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -70,12 +59,8 @@ pub struct Changes {
     pub objects: HashMap<ObjectRef, ObjectChange>,
     /// Winning property values.
     pub properties: HashMap<(ObjectRef, String), Stamp<String>>,
-    /// Every property change.
-    pub history: Vec<HistoryRow>,
     /// Winning association states, keyed (from, to): true = present.
     pub associations: HashMap<(ObjectRef, ObjectRef), Stamp<bool>>,
-    /// Distinct activity stamps.
-    pub activity: HashSet<(ObjectRef, i64)>,
     /// Objects whose personal data is erased.
     pub erasures: Vec<ObjectRef>,
 }
@@ -113,7 +98,6 @@ impl Changes {
                         position,
                     },
                 );
-                self.activity.insert((object, occurred_at));
             }
             CrmObjectEvent::ObjectRestored { .. } => {
                 set_existence(
@@ -124,7 +108,6 @@ impl Changes {
                         position,
                     },
                 );
-                self.activity.insert((object, occurred_at));
             }
             CrmObjectEvent::ObjectDeleted { .. } => set_existence(
                 row,
@@ -153,23 +136,6 @@ impl Changes {
                             position,
                         },
                     );
-                    if !healthscore_domain::hubspot::properties::SCORED_OVER_TIME
-                        .contains(&name.as_str())
-                    {
-                        continue;
-                    }
-                    self.history.push(HistoryRow {
-                        object,
-                        name: name.clone(),
-                        stamp: Stamp {
-                            value: value.clone(),
-                            occurred_at,
-                            position,
-                        },
-                    });
-                }
-                if event.is_activity() {
-                    self.activity.insert((object, occurred_at));
                 }
             }
             CrmObjectEvent::AssociationChanged { other, removed, .. } => {
@@ -182,7 +148,6 @@ impl Changes {
                         position,
                     },
                 );
-                self.activity.insert((object, occurred_at));
             }
         }
     }

@@ -93,22 +93,6 @@ macro_rules! write_changes {
         );
         insert_rows!(
             conn,
-            "INSERT INTO property_history (position, name, portal_id, object_type, object_id, \
-             value, occurred_at) ",
-            changes.history.iter().collect(),
-            "",
-            |row, item| {
-                row.push_bind(item.stamp.position)
-                    .push_bind(item.name.as_str())
-                    .push_bind(item.object.portal.0 as i64)
-                    .push_bind(item.object.object_type.as_str())
-                    .push_bind(item.object.id as i64)
-                    .push_bind(item.stamp.value.as_str())
-                    .push_bind(item.stamp.occurred_at);
-            }
-        );
-        insert_rows!(
-            conn,
             "INSERT INTO associations (portal_id, from_type, from_id, to_type, to_id, present, \
              occurred_at) ",
             $crate::read_models::write::in_key_order(changes.associations.iter(), |((from, to), _)| {
@@ -132,33 +116,16 @@ macro_rules! write_changes {
                     .push_bind(stamp.occurred_at);
             }
         );
-        insert_rows!(
-            conn,
-            "INSERT INTO object_activity (portal_id, object_type, object_id, occurred_at) ",
-            $crate::read_models::write::in_key_order(changes.activity.iter(), |(object, at)| {
-                ($crate::read_models::write::object_key(object), *at)
-            }),
-            " ON CONFLICT DO NOTHING",
-            |row, item| {
-                let (object, occurred_at) = item;
-                row.push_bind(object.portal.0 as i64)
-                    .push_bind(object.object_type.as_str())
-                    .push_bind(object.id as i64)
-                    .push_bind(*occurred_at);
-            }
-        );
         for object in &changes.erasures {
-            for table in ["object_properties", "property_history"] {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET value = '' \
-                     WHERE portal_id = $1 AND object_type = $2 AND object_id = $3"
-                ))
-                .bind(object.portal.0 as i64)
-                .bind(object.object_type.as_str())
-                .bind(object.id as i64)
-                .execute(&mut *conn)
-                .await?;
-            }
+            sqlx::query(
+                "UPDATE object_properties SET value = '' \
+                 WHERE portal_id = $1 AND object_type = $2 AND object_id = $3",
+            )
+            .bind(object.portal.0 as i64)
+            .bind(object.object_type.as_str())
+            .bind(object.id as i64)
+            .execute(&mut *conn)
+            .await?;
         }
         sqlx::query(
             "INSERT INTO projector_checkpoints (projector, position, updated_at) VALUES ($1, $2, $3) \

@@ -1,6 +1,6 @@
 //! `healthscore serve` with no configuration: creates `healthscore.db` in its working directory,
-//! answers `/healthz` and `/readyz`, and stops cleanly on SIGTERM. The same against PostgreSQL
-//! with `DATABASE_URL` (when `TEST_DATABASE_URL` is set).
+//! answers `/healthz` and `/readyz`, runs without transparent huge pages, and stops cleanly on
+//! SIGTERM. The same against PostgreSQL with `DATABASE_URL` (when `TEST_DATABASE_URL` is set).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -72,6 +72,15 @@ async fn serves_health_and_readiness(dir: &std::path::Path, database_url: Option
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(wait_ok(&format!("{base}/healthz"), &mut child).await, 200);
     assert_eq!(wait_ok(&format!("{base}/readyz"), &mut child).await, 200);
+    // The process opted out of transparent huge pages (`main.rs`); kernels since 5.0 say so.
+    #[cfg(target_os = "linux")]
+    if let Some(line) = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .expect("status")
+        .lines()
+        .find(|line| line.starts_with("THP_enabled:"))
+    {
+        assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+    }
     let unauthenticated = reqwest::get(format!("{base}/customers"))
         .await
         .expect("get");

@@ -1,6 +1,7 @@
-//! The read models (contacts, customers, companies, deals, associations, activity, property
-//! history) and the queries the API reads them with.
+//! The read models (objects, their current properties, associations) and the queries the API
+//! reads them with.
 
 pub mod changes;
+pub mod dump;
 pub mod queries;
 pub(crate) mod write;

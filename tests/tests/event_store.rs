@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use healthscore_domain::crm_object::CrmObjectCommand;
+use healthscore_domain::crm_object::{CrmObjectCommand, CrmObjectEvent, ERASED_VALUE};
 use healthscore_domain::ids::{ObjectRef, ObjectType, PortalId};
 use healthscore_projections::recorder::{Message, Recorder};
 use healthscore_projections::{AppendBatch, Db, EventStore, NewEvent, StoreError};
@@ -332,7 +332,111 @@ async fn two_recorders_racing_on_hot_streams_record_every_job(t: TestDb) {
     assert_eq!(total, 2 * 4 * JOBS, "every job's event, once");
 }
 
+fn contact(id: u64) -> ObjectRef {
+    ObjectRef {
+        portal: PortalId(1),
+        object_type: ObjectType::Contact,
+        id,
+    }
+}
+
+/// One job of one command, keyed so it is never a repeat.
+fn job(key: &str, command: CrmObjectCommand) -> Vec<Message> {
+    vec![Message {
+        dedup_key: Some(key.as_bytes().to_vec()),
+        commands: vec![command],
+        metadata: "{}".to_string(),
+        raw_events: Vec::new(),
+    }]
+}
+
+fn name_change(object: ObjectRef, value: &str, occurred_at: i64) -> CrmObjectCommand {
+    CrmObjectCommand::RecordPropertyChange {
+        object,
+        name: "firstname".to_string(),
+        value: value.to_string(),
+        occurred_at,
+    }
+}
+
+fn erasure(object: ObjectRef, occurred_at: i64) -> CrmObjectCommand {
+    CrmObjectCommand::ErasePersonalData {
+        object,
+        occurred_at,
+    }
+}
+
+/// The `firstname` values a stream's property events carry, in sequence order, and checks the
+/// sequences run 1, 2, 3...
+async fn recorded_names(store: &EventStore, object: ObjectRef) -> Vec<String> {
+    let events = store
+        .read_stream(&object.stream_id(), 0)
+        .await
+        .expect("stream");
+    let sequences: Vec<i64> = events.iter().map(|e| e.event.sequence).collect();
+    let expected: Vec<i64> = (1..=events.len() as i64).collect();
+    assert_eq!(sequences, expected, "no gap or repeat");
+    events
+        .iter()
+        .filter_map(
+            |e| match serde_json::from_str(&e.event.payload).expect("event") {
+                CrmObjectEvent::PropertiesChanged { changes, .. } => {
+                    changes.get("firstname").cloned()
+                }
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// A recorder that lost a race decides on what the other instance wrote, not on its own stale
+/// copy: after the other erased a contact, its late change to that contact is recorded erased
+/// (a decision on the stale copy would bring the personal data back). Covers a contact this
+/// recorder had cached (brought up to date from the log's tail) and one it never saw (built
+/// from the tail, where its stream begins).
+async fn a_recorder_that_lost_a_race_decides_on_the_other_instances_events(t: TestDb) {
+    let a = Recorder::start(EventStore::new(t.db.clone()));
+    let b = Recorder::start(EventStore::new(
+        Db::connect(&t.url).await.expect("a second connection"),
+    ));
+    let at = 1_700_000_000_000;
+    let cached = contact(1);
+    a.record(job("a1", name_change(cached, "Ada", at)))
+        .await
+        .expect("a records");
+    b.record(job("b1", erasure(cached, at + 1)))
+        .await
+        .expect("b erases");
+    // A's copy says sequence 1, not erased: its optimistic append loses, it decides again.
+    a.record(job("a2", name_change(cached, "Ada again", at + 2)))
+        .await
+        .expect("a records after losing the race");
+
+    let unseen = contact(2);
+    b.record(job("b2", name_change(unseen, "Grace", at + 3)))
+        .await
+        .expect("b records");
+    b.record(job("b3", erasure(unseen, at + 4)))
+        .await
+        .expect("b erases");
+    // A is contended now (it lost a race moments ago): it decides under the append lock.
+    a.record(job("a3", name_change(unseen, "Grace again", at + 5)))
+        .await
+        .expect("a records a contact it never saw");
+
+    let store = EventStore::new(t.db.clone());
+    for object in [cached, unseen] {
+        let names = recorded_names(&store, object).await;
+        assert_eq!(names.len(), 2, "{object:?}: both changes recorded");
+        assert!(
+            names.iter().all(|name| name == ERASED_VALUE),
+            "{object:?}: nothing of the erased data survives or comes back: {names:?}"
+        );
+    }
+}
+
 on_both_backends!(
+    a_recorder_that_lost_a_race_decides_on_the_other_instances_events,
     the_append_lock_holds_back_every_other_appender,
     two_recorders_racing_on_hot_streams_record_every_job,
     the_readiness_probe_writes_for_real,

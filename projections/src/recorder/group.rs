@@ -10,6 +10,7 @@
 //! decided on top of it is decided again from the log before it is appended, so nothing is ever
 //! appended on a state that did not happen.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -36,6 +37,9 @@ const CACHE_CAPACITY: usize = 200_000;
 /// append lock: another instance writes the same streams, and optimistic appends would keep
 /// losing (each loss costs the append and a second decision).
 const CONTENDED_FOR_MS: i64 = 30_000;
+/// Events of the log's tail read at most per catch-up of the cache: a few groups of the other
+/// instances' (beyond it, the stale aggregates are found by their heads and reloaded whole).
+const TAIL_LIMIT: i64 = 5_000;
 
 /// A loaded aggregate and the sequence of its last event, shared by the cache and the groups
 /// that read it (copied only when a job changes it).
@@ -47,6 +51,9 @@ pub(super) struct Writer {
     cache: Arc<Cache<String, Loaded>>,
     /// When this writer last lost a stream race (epoch ms; 0: never).
     last_conflict_ms: Arc<AtomicI64>,
+    /// The log position up to which the cache has been brought up to date with other
+    /// processes' appends (see [`Writer::catch_up_cache`]); a hint, never trusted alone.
+    caught_up: Arc<AtomicI64>,
 }
 
 /// One job and its outcome so far.
@@ -143,6 +150,7 @@ impl Writer {
             store,
             cache: Arc::new(Cache::new(CACHE_CAPACITY)),
             last_conflict_ms: Arc::default(),
+            caught_up: Arc::default(),
         }
     }
 
@@ -306,7 +314,11 @@ impl Writer {
         &self,
         group: &mut Group,
     ) -> Result<crate::store::Committed<'_>, StoreError> {
+        // Most of what the other processes wrote is read before the lock, while they hold it;
+        // under it only what they committed since.
+        self.catch_up_cache().await?;
         let lock = self.store.lock_appends().await?;
+        self.catch_up_cache().await?;
         self.forget_stale(&group.shares).await?;
         let shares = std::mem::take(&mut group.shares);
         match self.decide(shares, Vec::new(), Keys::FromLog).await {
@@ -322,6 +334,53 @@ impl Writer {
     /// True while another process has lately been appending to the streams this one writes.
     fn contended(&self) -> bool {
         now_ms() - self.last_conflict_ms.load(Ordering::Relaxed) < CONTENDED_FOR_MS
+    }
+
+    /// Applies to the cached aggregates the events appended since the last catch-up (the log's
+    /// tail: what other processes wrote, and this one's own appends, which are skipped), so
+    /// that under contention [`Writer::forget_stale`] finds few stale aggregates and deciding
+    /// reloads few streams whole. Reading the tail costs what the others wrote; reloading a
+    /// stream costs its whole history, which grows. Safe at any time (it only applies committed
+    /// events in sequence); under the append lock it leaves nothing unread.
+    async fn catch_up_cache(&self) -> Result<(), StoreError> {
+        let after = self.caught_up.load(Ordering::Relaxed);
+        let tail = self.store.read_crm_tail(after, TAIL_LIMIT).await?;
+        let Some(&(last, ..)) = tail.last() else {
+            return Ok(());
+        };
+        if tail.len() as i64 == TAIL_LIMIT {
+            // Far behind (the first catch-up on a long log, or after a long quiet spell): the
+            // stale few are cheaper to find by their heads than the history is to fold.
+            self.caught_up
+                .store(self.store.head().await?, Ordering::Relaxed);
+            return Ok(());
+        }
+        let mut advanced: HashMap<String, Loaded> = HashMap::new();
+        for (_, stream_id, sequence, payload) in tail {
+            let loaded = match advanced.entry(stream_id) {
+                Entry::Occupied(held) => held.into_mut(),
+                Entry::Vacant(free) => match self.cache.get(free.key()) {
+                    Some(hit) => free.insert(hit),
+                    // A stream that begins in the tail is wholly in it from here on.
+                    None if sequence == 1 => free.insert(Loaded::default()),
+                    None => continue,
+                },
+            };
+            // An event the cached aggregate holds already (this process's own append), or one
+            // after a gap (`forget_stale` then reloads the stream): left alone.
+            if sequence != loaded.1 + 1 {
+                continue;
+            }
+            let event: CrmObjectEvent = serde_json::from_str(&payload)?;
+            let (aggregate, held) = Arc::make_mut(loaded);
+            aggregate.apply(event);
+            *held = sequence;
+        }
+        for (stream_id, loaded) in advanced {
+            self.cache.insert(stream_id, loaded);
+        }
+        self.caught_up.store(last, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Drops the cached aggregates among `shares`' streams whose last sequence in the log is

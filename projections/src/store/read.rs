@@ -2,14 +2,39 @@
 
 use healthscore_domain::crm_object::CrmObjectEvent;
 use healthscore_domain::ids::CRM_OBJECT_STREAM;
-use sqlx::{QueryBuilder, Row};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{EventStore, NewEvent, RecordedEvent};
+use crate::db::Db;
 use crate::error::StoreError;
 use crate::on_reader;
 
+// Lookups of many streams or keys at once take one array on PostgreSQL and probe the index
+// once per element (`unnest` with a LATERAL subquery that sorts or limits, which the planner
+// cannot flatten into a join). An `IN (...)` list there is planned from the table's statistics,
+// and on a log that grew since the last ANALYZE it became a scan of the whole table: a
+// two-instance run spent 10-60 ms per group on it, growing with the log. SQLite always probes
+// the index for `IN (...)`.
 const COLUMNS: &str = "position, stream_id, stream_type, sequence, event_type, event_version, \
                        payload, metadata, occurred_at, recorded_at";
+
+/// `head`, the bound `items` separated by commas, then `tail`: an `IN (...)` list for SQLite.
+fn sqlite_in_list<'q, T>(
+    head: impl Into<String>,
+    items: impl IntoIterator<Item = T>,
+    tail: &str,
+) -> QueryBuilder<'q, Sqlite>
+where
+    T: 'q + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+{
+    let mut query = QueryBuilder::new(head);
+    let mut list = query.separated(", ");
+    for item in items {
+        list.push_bind(item);
+    }
+    query.push(tail);
+    query
+}
 
 /// Builds a [`RecordedEvent`] from a row of [`COLUMNS`] on either backend.
 fn decode<R>(row: &R) -> Result<RecordedEvent, StoreError>
@@ -59,16 +84,28 @@ impl EventStore {
         if stream_ids.is_empty() {
             return Ok(Vec::new());
         }
-        on_reader!(self.db(), pool => {
-            let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE stream_id IN ("));
-            let mut ids = query.separated(", ");
-            for id in stream_ids {
-                ids.push_bind(id.as_str());
+        match self.db() {
+            Db::Sqlite { reader, .. } => {
+                let rows = sqlite_in_list(
+                    format!("SELECT {COLUMNS} FROM events WHERE stream_id IN ("),
+                    stream_ids.iter().map(String::as_str),
+                    ") ORDER BY stream_id, sequence",
+                )
+                .build()
+                .fetch_all(reader)
+                .await?;
+                rows.iter().map(decode).collect()
             }
-            query.push(") ORDER BY stream_id, sequence");
-            let rows = query.build().fetch_all(pool).await?;
-            rows.iter().map(decode).collect()
-        })
+            Db::Postgres(pool) => {
+                let sql = format!(
+                    "SELECT e.* FROM unnest($1::text[]) AS s(id) CROSS JOIN LATERAL \
+                     (SELECT {COLUMNS} FROM events WHERE stream_id = s.id ORDER BY sequence) e \
+                     ORDER BY e.stream_id, e.sequence"
+                );
+                let rows = sqlx::query(&sql).bind(stream_ids).fetch_all(pool).await?;
+                rows.iter().map(decode).collect()
+            }
+        }
     }
 
     /// Up to `limit` events with a position above `after` whose stream id starts with
@@ -106,21 +143,30 @@ impl EventStore {
         if stream_ids.is_empty() {
             return Ok(std::collections::HashMap::new());
         }
-        on_reader!(self.db(), pool => {
-            let mut query = QueryBuilder::new(
-                "SELECT stream_id, MIN(occurred_at) AS created FROM events \
-                 WHERE event_type = 'ObjectCreated' AND stream_id IN (",
-            );
-            let mut ids = query.separated(", ");
-            for id in stream_ids {
-                ids.push_bind(id.as_str());
-            }
-            query.push(") GROUP BY stream_id");
-            let rows = query.build().fetch_all(pool).await?;
-            rows.iter()
-                .map(|row| Ok((row.try_get("stream_id")?, row.try_get("created")?)))
-                .collect()
-        })
+        let rows: Vec<(String, i64)> =
+            match self.db() {
+                Db::Sqlite { reader, .. } => {
+                    sqlite_in_list(
+                        "SELECT stream_id, MIN(occurred_at) AS created FROM events \
+                     WHERE event_type = 'ObjectCreated' AND stream_id IN (",
+                        stream_ids.iter().map(String::as_str),
+                        ") GROUP BY stream_id",
+                    )
+                    .build_query_as()
+                    .fetch_all(reader)
+                    .await?
+                }
+                Db::Postgres(pool) => sqlx::query_as(
+                    "SELECT s.id, c.created FROM unnest($1::text[]) AS s(id) CROSS JOIN LATERAL \
+                     (SELECT MIN(occurred_at) AS created FROM events \
+                      WHERE stream_id = s.id AND event_type = 'ObjectCreated') c \
+                     WHERE c.created IS NOT NULL",
+                )
+                .bind(stream_ids)
+                .fetch_all(pool)
+                .await?,
+            };
+        Ok(rows.into_iter().collect())
     }
 
     /// Up to `limit` events with a position above `after`, in position order.
@@ -179,6 +225,26 @@ impl EventStore {
             rows.iter()
                 .map(|row| Ok((row.try_get(0)?, serde_json::from_str(row.try_get::<&str, _>(1)?)?)))
                 .collect()
+        })
+    }
+
+    /// Up to `limit` CRM-object events after `after`, in position order, as (position, stream,
+    /// sequence, payload text): the columns a writer needs to bring its aggregates up to date.
+    pub async fn read_crm_tail(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, i64, String)>, StoreError> {
+        on_reader!(self.db(), pool => {
+            Ok(sqlx::query_as(
+                "SELECT position, stream_id, sequence, payload FROM events \
+                 WHERE position > $1 AND stream_type = $2 ORDER BY position LIMIT $3",
+            )
+            .bind(after)
+            .bind(CRM_OBJECT_STREAM)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
         })
     }
 
@@ -271,20 +337,31 @@ impl EventStore {
         stream_ids: &[String],
     ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
         let mut heads = std::collections::HashMap::with_capacity(stream_ids.len());
-        for chunk in stream_ids.chunks(500) {
-            on_reader!(self.db(), pool => {
-                let mut query = QueryBuilder::new(
-                    "SELECT stream_id, MAX(sequence) FROM events WHERE stream_id IN (",
-                );
-                let mut ids = query.separated(", ");
-                for id in chunk {
-                    ids.push_bind(id.as_str());
+        match self.db() {
+            Db::Sqlite { reader, .. } => {
+                for chunk in stream_ids.chunks(500) {
+                    let rows: Vec<(String, i64)> = sqlite_in_list(
+                        "SELECT stream_id, MAX(sequence) FROM events WHERE stream_id IN (",
+                        chunk.iter().map(String::as_str),
+                        ") GROUP BY stream_id",
+                    )
+                    .build_query_as()
+                    .fetch_all(reader)
+                    .await?;
+                    heads.extend(rows);
                 }
-                query.push(") GROUP BY stream_id");
-                for row in query.build().fetch_all(pool).await? {
-                    heads.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
-                }
-            });
+            }
+            Db::Postgres(pool) => {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT s.id, h.sequence FROM unnest($1::text[]) AS s(id) CROSS JOIN LATERAL \
+                     (SELECT sequence FROM events WHERE stream_id = s.id \
+                      ORDER BY sequence DESC LIMIT 1) h",
+                )
+                .bind(stream_ids)
+                .fetch_all(pool)
+                .await?;
+                heads.extend(rows);
+            }
         }
         Ok(heads)
     }
@@ -294,16 +371,28 @@ impl EventStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        on_reader!(self.db(), pool => {
-            let mut query = QueryBuilder::new("SELECT dedup_key FROM inbox WHERE dedup_key IN (");
-            let mut list = query.separated(", ");
-            for key in keys {
-                list.push_bind(key.as_slice());
+        let rows: Vec<(Vec<u8>,)> = match self.db() {
+            Db::Sqlite { reader, .. } => {
+                sqlite_in_list(
+                    "SELECT dedup_key FROM inbox WHERE dedup_key IN (",
+                    keys.iter().map(Vec::as_slice),
+                    ")",
+                )
+                .build_query_as()
+                .fetch_all(reader)
+                .await?
             }
-            query.push(")");
-            let rows = query.build().fetch_all(pool).await?;
-            rows.iter().map(|row| Ok(row.try_get::<Vec<u8>, _>("dedup_key")?)).collect()
-        })
+            Db::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT i.dedup_key FROM unnest($1::bytea[]) AS k(key) CROSS JOIN LATERAL \
+                     (SELECT dedup_key FROM inbox WHERE dedup_key = k.key LIMIT 1) i",
+                )
+                .bind(keys)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(rows.into_iter().map(|(key,)| key).collect())
     }
 }
 

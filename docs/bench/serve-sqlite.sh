@@ -24,7 +24,7 @@ wait "$bench"
 server_cpu=$(( $(cpu "$server") - server_cpu ))
 behind=$(sqlite3 -readonly "$dir/hs.db" "SELECT (SELECT MAX(position) FROM events) - \
   (SELECT position FROM projector_checkpoints WHERE projector = 'read_models')")
-grep -E 'events/s|latency' "$dir/bench.log"
+cat "$dir/bench.log"
 echo "server cpu       $(echo "$server_cpu / 100" | bc -l | cut -c1-5) s"
 echo "bench cpu        $(echo "$bench_cpu / 100" | bc -l | cut -c1-5) s"
 grep -E 'VmHWM|VmRSS' "/proc/$server/status"

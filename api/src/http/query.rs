@@ -20,6 +20,17 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        // PostgreSQL text cannot hold NUL, and no name, id or time here has one: refuse it
+        // before it reaches a query (where it would be a server error, not the client's).
+        if let Some((field, _)) = form_urlencoded::parse(query.as_bytes())
+            .find(|(key, value)| key.contains('\0') || value.contains('\0'))
+        {
+            return Err(ApiError::bad_field(
+                &field,
+                format!("{field} must not contain a NUL character"),
+                "must not contain a NUL character",
+            ));
+        }
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)

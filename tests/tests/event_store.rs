@@ -435,7 +435,59 @@ async fn a_recorder_that_lost_a_race_decides_on_the_other_instances_events(t: Te
     }
 }
 
+/// A recorder far behind the log (the other instance wrote more than one catch-up reads of
+/// the tail) still decides on the other's events: the contacts it had cached are found stale,
+/// in the group that catches up and in a later one that trusts the tail read since.
+async fn a_recorder_far_behind_the_log_decides_on_the_other_instances_events(t: TestDb) {
+    let a = Recorder::start(EventStore::new(t.db.clone()));
+    let b = Recorder::start(EventStore::new(
+        Db::connect(&t.url).await.expect("a second connection"),
+    ));
+    let at = 1_700_000_000_000;
+    let (first, second) = (contact(1), contact(2));
+    for (key, object, name) in [("a1", first, "Ada"), ("a2", second, "Grace")] {
+        a.record(job(key, name_change(object, name, at)))
+            .await
+            .expect("a records");
+    }
+    for (key, object) in [("b1", first), ("b2", second)] {
+        b.record(job(key, erasure(object, at + 1)))
+            .await
+            .expect("b erases");
+    }
+    let flood = Message {
+        dedup_key: Some(b"b3".to_vec()),
+        commands: (10..6_010)
+            .map(|id| name_change(contact(id), "Someone", at + 2))
+            .collect(),
+        metadata: "{}".to_string(),
+        raw_events: Vec::new(),
+    };
+    b.record(vec![flood])
+        .await
+        .expect("b records 6,000 contacts");
+    // A's optimistic append loses; deciding again, it finds the tail too long to read whole.
+    a.record(job("a3", name_change(first, "Ada again", at + 3)))
+        .await
+        .expect("a records after losing the race");
+    // Contended now, A trusts the (empty) tail since: its stale copy must not win.
+    a.record(job("a4", name_change(second, "Grace again", at + 4)))
+        .await
+        .expect("a records on a copy it cached before the catch-up");
+
+    let store = EventStore::new(t.db.clone());
+    for object in [first, second] {
+        let names = recorded_names(&store, object).await;
+        assert_eq!(names.len(), 2, "{object:?}: both changes recorded");
+        assert!(
+            names.iter().all(|name| name == ERASED_VALUE),
+            "{object:?}: nothing of the erased data comes back: {names:?}"
+        );
+    }
+}
+
 on_both_backends!(
+    a_recorder_far_behind_the_log_decides_on_the_other_instances_events,
     a_recorder_that_lost_a_race_decides_on_the_other_instances_events,
     the_append_lock_holds_back_every_other_appender,
     two_recorders_racing_on_hot_streams_record_every_job,

@@ -132,6 +132,19 @@ enum Keys {
     FromLog,
 }
 
+/// How much of the log a group decided under the append lock reads besides its tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Care {
+    /// Nothing, when the tail since the last catch-up was applied whole (the first attempt).
+    /// A cached aggregate is then stale only if it was cached before a catch-up that could not
+    /// read its tail whole; an append on a stale one takes a sequence the log holds, and a key
+    /// recorded before is refused by the inbox, so such a group fails whole, changes nothing,
+    /// and is retried with [`Care::CheckTheLog`]. Saves two lookups under the lock.
+    TrustTheTail,
+    /// The heads of its streams and the keys recorded before (a retry).
+    CheckTheLog,
+}
+
 /// What woke the writer.
 enum Wake {
     /// The group in flight is done; true if it committed as decided.
@@ -276,7 +289,7 @@ impl Writer {
         metrics::histogram!("healthscore_recorder_group_jobs").record(group.shares.len() as f64);
         let mut exclusive = group.undecided || self.contended();
         let mut committed = if exclusive {
-            self.commit_exclusive(&mut group).await
+            self.commit_exclusive(&mut group, Care::TrustTheTail).await
         } else {
             self.store.commit(&group.batch).await
         };
@@ -291,7 +304,7 @@ impl Writer {
             }
             metrics::counter!("healthscore_recorder_group_retries").increment(1);
             exclusive = true;
-            committed = self.commit_exclusive(&mut group).await;
+            committed = self.commit_exclusive(&mut group, Care::CheckTheLog).await;
         }
         if committed.is_ok() {
             for (stream_id, loaded) in &group.after.aggregates {
@@ -308,20 +321,27 @@ impl Writer {
     }
 
     /// Decides `group`'s jobs again while holding the append lock, and commits them before
-    /// letting it go: nothing can be appended between the reads and the inserts. Cached
-    /// aggregates another process has written since are read again; the rest are trusted.
+    /// letting it go: nothing can be appended between the reads and the inserts. The cache is
+    /// first brought up to date with the log's tail; `care` says whether the log is also asked
+    /// for the streams' heads and the keys recorded before.
     async fn commit_exclusive(
         &self,
         group: &mut Group,
+        care: Care,
     ) -> Result<crate::store::Committed<'_>, StoreError> {
         // Most of what the other processes wrote is read before the lock, while they hold it;
         // under it only what they committed since.
         self.catch_up_cache().await?;
         let lock = self.store.lock_appends().await?;
-        self.catch_up_cache().await?;
-        self.forget_stale(&group.shares).await?;
+        let whole_tail = self.catch_up_cache().await?;
+        let keys = if whole_tail && care == Care::TrustTheTail {
+            Keys::Optimistic
+        } else {
+            self.forget_stale(&group.shares).await?;
+            Keys::FromLog
+        };
         let shares = std::mem::take(&mut group.shares);
-        match self.decide(shares, Vec::new(), Keys::FromLog).await {
+        match self.decide(shares, Vec::new(), keys).await {
             Ok(again) => *group = again,
             Err((shares, error)) => {
                 group.shares = shares;
@@ -341,19 +361,20 @@ impl Writer {
     /// that under contention [`Writer::forget_stale`] finds few stale aggregates and deciding
     /// reloads few streams whole. Reading the tail costs what the others wrote; reloading a
     /// stream costs its whole history, which grows. Safe at any time (it only applies committed
-    /// events in sequence); under the append lock it leaves nothing unread.
-    async fn catch_up_cache(&self) -> Result<(), StoreError> {
+    /// events in sequence); under the append lock it leaves nothing unread. False when the
+    /// tail was too long to read whole: the cache may then hold stale aggregates.
+    async fn catch_up_cache(&self) -> Result<bool, StoreError> {
         let after = self.caught_up.load(Ordering::Relaxed);
         let tail = self.store.read_crm_tail(after, TAIL_LIMIT).await?;
         let Some(&(last, ..)) = tail.last() else {
-            return Ok(());
+            return Ok(true);
         };
         if tail.len() as i64 == TAIL_LIMIT {
             // Far behind (the first catch-up on a long log, or after a long quiet spell): the
             // stale few are cheaper to find by their heads than the history is to fold.
             self.caught_up
                 .store(self.store.head().await?, Ordering::Relaxed);
-            return Ok(());
+            return Ok(false);
         }
         let mut advanced: HashMap<String, Loaded> = HashMap::new();
         for (_, stream_id, sequence, payload) in tail {
@@ -380,7 +401,7 @@ impl Writer {
             self.cache.insert(stream_id, loaded);
         }
         self.caught_up.store(last, Ordering::Relaxed);
-        Ok(())
+        Ok(true)
     }
 
     /// Drops the cached aggregates among `shares`' streams whose last sequence in the log is

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod connection_tokens;
 pub mod db;
 pub mod error;
+pub mod leadership;
 pub mod projector;
 pub mod read_models;
 pub mod recorder;

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::leadership::Leadership;
 use crate::read_models::changes::Changes;
 use crate::read_models::write::{insert_rows, write_changes};
 use crate::store::{EVENTS_CHANNEL, EventStore, now_ms};
@@ -174,15 +175,24 @@ impl Projector {
     }
 
     /// Follows the log until `shutdown` flips: woken at once by appends in this process, by
-    /// PostgreSQL notifications from other instances, and otherwise every second.
+    /// PostgreSQL notifications from other instances, and otherwise every second. Of several
+    /// instances on one PostgreSQL database only the one holding the projector's leadership
+    /// reads and folds the log (the others would fold every page to find it applied).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut appended = self.store.subscribe();
         let mut listener = match self.store.db() {
             Db::Postgres(pool) => listen(pool).await,
             Db::Sqlite { .. } => None,
         };
+        let mut leadership = Leadership::new(
+            self.store.db(),
+            lock_key(&format!("{READ_MODELS} leader")),
+            POLL_INTERVAL,
+        );
         loop {
-            if let Err(error) = self.catch_up(|_| {}).await {
+            if leadership.hold().await
+                && let Err(error) = self.catch_up(|_| {}).await
+            {
                 tracing::error!(%error, "read-model projector failed; retrying");
             }
             let notified = async {

@@ -1,11 +1,15 @@
 //! Webhooks in, read models out, through the real HTTP server, on SQLite and PostgreSQL.
 
-use healthscore_projections::EventStore;
+use std::time::Duration;
+
+use healthscore_projections::leadership::Leadership;
 use healthscore_projections::projector::Projector;
+use healthscore_projections::{Db, EventStore};
 use healthscore_tests::dump;
 use healthscore_tests::server::TestServer;
 use healthscore_tests::{TestDb, on_both_backends};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 const PORTAL: u64 = 62515;
 
@@ -423,7 +427,73 @@ async fn two_projector_instances_apply_each_event_once(t: TestDb) {
     assert_eq!(dump::read_models(&t.db).await, shared);
 }
 
+/// Of several instances on one PostgreSQL database, one holds a follower's leadership at a
+/// time, and another takes it once the holder lets go. On SQLite (one instance per file) every
+/// claim holds.
+async fn a_followers_leadership_is_held_once_and_taken_over(t: TestDb) {
+    let interval = Duration::from_millis(10);
+    let mut first = Leadership::new(&t.db, 7_777, interval);
+    let mut second = Leadership::new(&t.db, 7_777, interval);
+    assert!(first.hold().await, "the first claim holds");
+    if matches!(t.db, Db::Sqlite { .. }) {
+        assert!(second.hold().await, "on SQLite every claim holds");
+        return;
+    }
+    assert!(!second.hold().await, "not two at a time");
+    tokio::time::sleep(interval * 2).await;
+    assert!(
+        first.hold().await,
+        "the holder still holds when it checks again"
+    );
+    assert!(!second.hold().await, "and the other still does not");
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !second.hold().await {
+        assert!(
+            Instant::now() < deadline,
+            "the second claim never took over"
+        );
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// The instance running the projector stops; another instance's projector takes over and the
+/// read models still equal a rebuild.
+async fn another_instances_projector_takes_over(t: TestDb) {
+    let mut server = TestServer::start(t.db.clone()).await;
+    let story = story();
+    let (before, after) = story.split_at(story.len() / 2);
+    for chunk in before.chunks(4) {
+        let response = server
+            .deliver(&Value::Array(chunk.to_vec()).to_string())
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    server.projected().await;
+    let store = EventStore::new(Db::connect(&t.url).await.expect("a second instance's pool"));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let other = tokio::spawn(Projector::new(store.clone()).run(stopped));
+    server.stop_workers().await;
+    for chunk in after.chunks(4) {
+        let response = server
+            .deliver(&Value::Array(chunk.to_vec()).to_string())
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    server.projected().await;
+    stop.send(true).expect("the other projector listens");
+    other.await.expect("the other projector stops");
+    let live = dump::read_models(&t.db).await;
+    Projector::new(store)
+        .rebuild(|_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(dump::read_models(&t.db).await, live);
+}
+
 on_both_backends!(
+    a_followers_leadership_is_held_once_and_taken_over,
+    another_instances_projector_takes_over,
     webhooks_in_read_models_out,
     a_key_sees_only_its_portal_and_requests_without_one_are_refused,
     a_privacy_deletion_erases_the_read_models_too,

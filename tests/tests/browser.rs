@@ -275,14 +275,28 @@ async fn the_dashboard_shows_what_the_api_says() {
         .await
         .expect("back to the overview");
     text(&client, "#watch-list tbody tr").await;
-    client
+    // The overview may be drawn again between finding the list and choosing: choose on the
+    // page as it is then.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while client
         .execute(
-            "const s = document.getElementById('owner-filter'); s.value = arguments[0]; \
-             document.getElementById('watch-list').remove(); s.dispatchEvent(new Event('change'));",
+            "const s = document.getElementById('owner-filter'); \
+             const list = document.getElementById('watch-list'); \
+             if (!s || !list) return false; \
+             s.value = arguments[0]; list.remove(); s.dispatchEvent(new Event('change')); \
+             return true;",
             vec![owner["id"].clone()],
         )
         .await
-        .expect("choose an owner");
+        .expect("choose an owner")
+        != Value::Bool(true)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no owner filter to choose from"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     text(&client, "#watch-list tbody tr").await;
     // Read in one go: the list may be drawn again while it is read.
     let shown = client

@@ -143,11 +143,15 @@ async function overview() {
     owners.owners.map((o) => el("option", { value: o.id }, o.name + (o.archived ? " (left)" : ""))));
   ownerFilter.value = sessionStorage.getItem("healthscore-owner") || "";
   const list = el("div");
+  // Only the latest choice is drawn: an earlier load answered late must not replace it.
+  let latest = 0;
   const load = async () => {
+    const mine = ++latest;
     const bands = filter.value.split(",");
     sessionStorage.setItem("healthscore-owner", ownerFilter.value);
     const owner = ownerFilter.value ? "&owner=" + encodeURIComponent(ownerFilter.value) : "";
     const pages = await Promise.all(bands.map((band) => get("/customers?sort=score&limit=100&band=" + band + owner)));
+    if (mine !== latest) return;
     const rows = pages.flatMap((page) => page.customers).sort((a, b) => a.score - b.score);
     list.replaceChildren(el("table", { id: "watch-list" },
       el("thead", {}, el("tr", {}, el("th", {}, "Customer"), el("th", { class: "num" }, "Score"),

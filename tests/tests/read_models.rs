@@ -157,7 +157,12 @@ fn story() -> Vec<Value> {
 }
 
 async fn send_story(server: &TestServer) {
-    for chunk in story().chunks(4) {
+    send(server, &story()).await;
+}
+
+/// Delivers `events` four to a delivery, each answered 200.
+async fn send(server: &TestServer, events: &[Value]) {
+    for chunk in events.chunks(4) {
         let response = server
             .deliver(&Value::Array(chunk.to_vec()).to_string())
             .await;
@@ -463,23 +468,13 @@ async fn another_instances_projector_takes_over(t: TestDb) {
     let mut server = TestServer::start(t.db.clone()).await;
     let story = story();
     let (before, after) = story.split_at(story.len() / 2);
-    for chunk in before.chunks(4) {
-        let response = server
-            .deliver(&Value::Array(chunk.to_vec()).to_string())
-            .await;
-        assert_eq!(response.status(), 200);
-    }
+    send(&server, before).await;
     server.projected().await;
     let store = EventStore::new(Db::connect(&t.url).await.expect("a second instance's pool"));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let other = tokio::spawn(Projector::new(store.clone()).run(stopped));
     server.stop_workers().await;
-    for chunk in after.chunks(4) {
-        let response = server
-            .deliver(&Value::Array(chunk.to_vec()).to_string())
-            .await;
-        assert_eq!(response.status(), 200);
-    }
+    send(&server, after).await;
     server.projected().await;
     stop.send(true).expect("the other projector listens");
     other.await.expect("the other projector stops");

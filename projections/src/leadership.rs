@@ -47,7 +47,7 @@ impl Leadership {
     /// True while this instance holds the lock (on SQLite, always). Asks for it when not held,
     /// and checks a held one's connection, each at most once per interval.
     pub async fn hold(&mut self) -> bool {
-        let Some(pool) = &self.pool else {
+        let Some(pool) = self.pool.clone() else {
             return true;
         };
         if self
@@ -57,15 +57,25 @@ impl Leadership {
             return self.held;
         }
         self.last_asked = Some(Instant::now());
-        if self.held {
-            let alive = match self.connection.as_mut() {
-                Some(connection) => connection.ping().await.is_ok(),
-                None => false,
-            };
-            if alive {
-                return true;
+        self.held = match self.ask(&pool).await {
+            Ok(held) => held,
+            Err(_) => {
+                self.connection = None;
+                false
             }
-            // The session is gone and its lock with it: ask again below on a new one.
+        };
+        self.held
+    }
+
+    /// Checks the held lock's connection; when none is held (or its session is gone, and the
+    /// lock with it), asks for the lock on this instance's connection, opened if need be.
+    async fn ask(&mut self, pool: &PgPool) -> Result<bool, sqlx::Error> {
+        if self.held {
+            if let Some(connection) = self.connection.as_mut()
+                && connection.ping().await.is_ok()
+            {
+                return Ok(true);
+            }
             tracing::warn!(
                 key = self.key,
                 "lost the connection holding a follower's lock"
@@ -73,27 +83,15 @@ impl Leadership {
             self.held = false;
             self.connection = None;
         }
-        if self.connection.is_none() {
-            match pool.acquire().await {
-                // Detached: held for as long as the lock, it is not the pool's to share.
-                Ok(connection) => self.connection = Some(connection.detach()),
-                Err(_) => return false,
-            }
-        }
-        let Some(connection) = self.connection.as_mut() else {
-            return false;
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            // Detached: held for as long as the lock, it is not the pool's to share.
+            None => self.connection.insert(pool.acquire().await?.detach()),
         };
-        match sqlx::query_as::<_, (bool,)>("SELECT pg_try_advisory_lock($1)")
+        let (held,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
             .bind(self.key)
-            .fetch_one(&mut *connection)
-            .await
-        {
-            Ok((held,)) => self.held = held,
-            Err(_) => {
-                self.held = false;
-                self.connection = None;
-            }
-        }
-        self.held
+            .fetch_one(connection)
+            .await?;
+        Ok(held)
     }
 }

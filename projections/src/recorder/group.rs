@@ -52,7 +52,8 @@ pub(super) struct Writer {
     /// When this writer last lost a stream race (epoch ms; 0: never).
     last_conflict_ms: Arc<AtomicI64>,
     /// The log position up to which the cache has been brought up to date with other
-    /// processes' appends (see [`Writer::catch_up_cache`]); a hint, never trusted alone.
+    /// processes' appends (see [`Writer::catch_up_cache`]). Trusted only under the append
+    /// lock, where a stale aggregate still loses on its sequence (see [`Care`]).
     caught_up: Arc<AtomicI64>,
 }
 
